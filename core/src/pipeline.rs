@@ -1,0 +1,530 @@
+//! The engine: runs batches through steps in order and keeps the account.
+//!
+//! A step is one configured transform with its `when` condition and its counters. Batches go
+//! through the steps one step at a time: a `Parallel` transform splits a large batch into chunks
+//! across rayon's threads and joins them back in order; a `Sequential` one sees messages one by
+//! one; an `Async` one gets the batch at once and is awaited. Messages a step rejects are tagged
+//! with the reason and the step's place, and go to the config's error route (or stop the run
+//! under `on_error: fail`).
+
+use crate::error::{PipelineError, TransformError};
+use crate::message::Message;
+use crate::transform::{Condition, Failed, Mode, Output, Transform};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Batches smaller than this are not worth splitting across threads.
+const PARALLEL_MIN: usize = 512;
+
+#[derive(Default)]
+struct Counters {
+    input: AtomicU64,
+    output: AtomicU64,
+    dropped: AtomicU64,
+    errored: AtomicU64,
+}
+
+/// Counts for one step or a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub input: u64,
+    pub output: u64,
+    pub dropped: u64,
+    pub errored: u64,
+}
+
+impl Counters {
+    fn add(&self, c: Counts) {
+        self.input.fetch_add(c.input, Relaxed);
+        self.output.fetch_add(c.output, Relaxed);
+        self.dropped.fetch_add(c.dropped, Relaxed);
+        self.errored.fetch_add(c.errored, Relaxed);
+    }
+    fn get(&self) -> Counts {
+        Counts {
+            input: self.input.load(Relaxed),
+            output: self.output.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            errored: self.errored.load(Relaxed),
+        }
+    }
+}
+
+/// A message a step could not process, on its way to the error route.
+#[derive(Debug)]
+pub struct Rejected {
+    pub location: Arc<str>,
+    pub message: Message,
+    pub error: TransformError,
+}
+
+/// One configured transform: the transform, its `when`, its place in the config and its counts.
+pub struct Step {
+    location: Arc<str>,
+    type_name: String,
+    transform: Box<dyn Transform>,
+    when: Option<Box<dyn Condition>>,
+    counters: Counters,
+}
+
+impl Step {
+    pub fn new(
+        location: String,
+        type_name: String,
+        transform: Box<dyn Transform>,
+        when: Option<Box<dyn Condition>>,
+    ) -> Step {
+        Step {
+            location: location.into(),
+            type_name,
+            transform,
+            when,
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counters.get()
+    }
+
+    /// Runs messages through this step one at a time, in order.
+    fn run_chunk(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
+        let mut out = Output::new();
+        out.messages.reserve(batch.len());
+        let mut counts = Counts::default();
+        for mut message in batch {
+            if message.is_control() {
+                if let Err(error) = self.transform.flush(&mut out) {
+                    rejected.push(self.reject(Message::control(), error));
+                    counts.errored += 1;
+                }
+                out.push(message);
+                continue;
+            }
+            counts.input += 1;
+            match self.matches(&mut message) {
+                Ok(true) => {}
+                Ok(false) => {
+                    out.push(message);
+                    continue;
+                }
+                Err(error) => {
+                    counts.errored += 1;
+                    rejected.push(self.reject(message, error));
+                    continue;
+                }
+            }
+            if let Err(Failed { message, error }) = self.transform.apply(message, &mut out) {
+                counts.errored += 1;
+                rejected.push(self.reject(message, error));
+            }
+        }
+        counts.output = out.messages.iter().filter(|m| !m.is_control()).count() as u64;
+        counts.dropped = out.dropped;
+        self.counters.add(counts);
+        out
+    }
+
+    fn matches(&self, message: &mut Message) -> Result<bool, TransformError> {
+        match &self.when {
+            Some(c) => c.test(message),
+            None => Ok(true),
+        }
+    }
+
+    fn reject(&self, message: Message, error: TransformError) -> Rejected {
+        Rejected {
+            location: self.location.clone(),
+            message,
+            error,
+        }
+    }
+
+    async fn run(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
+        match self.transform.mode() {
+            Mode::Async => self.run_async(batch, rejected).await,
+            Mode::Parallel if batch.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 => {
+                self.run_parallel(batch, rejected)
+            }
+            _ => self.run_chunk(batch, rejected),
+        }
+    }
+
+    fn run_parallel(&self, mut batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
+        let pieces = rayon::current_num_threads() * 2;
+        let size = batch.len().div_ceil(pieces).max(64);
+        let mut chunks = Vec::with_capacity(pieces);
+        while batch.len() > size {
+            let tail = batch.split_off(batch.len() - size);
+            chunks.push(tail);
+        }
+        chunks.push(batch);
+        chunks.reverse();
+        let results: Vec<(Output, Vec<Rejected>)> = chunks
+            .into_par_iter()
+            .map(|chunk| {
+                let mut rej = Vec::new();
+                let out = self.run_chunk(chunk, &mut rej);
+                (out, rej)
+            })
+            .collect();
+        let mut out = Output::new();
+        for (o, r) in results {
+            out.messages.extend(o.messages);
+            out.dropped += o.dropped;
+            rejected.extend(r);
+        }
+        out
+    }
+
+    /// Async transforms get the matching data messages of a run between control messages at
+    /// once; the others keep their places.
+    async fn run_async(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
+        let mut out = Output::new();
+        let mut counts = Counts::default();
+        let mut pending: Vec<Message> = Vec::new();
+        // For each data message in order: Some(i) = the i-th item sent to apply_batch.
+        let mut slots: Vec<Option<Message>> = Vec::new();
+        let mut iter = batch.into_iter().peekable();
+        while iter.peek().is_some() {
+            slots.clear();
+            pending.clear();
+            let mut control = None;
+            for mut message in iter.by_ref() {
+                if message.is_control() {
+                    control = Some(message);
+                    break;
+                }
+                counts.input += 1;
+                match self.matches(&mut message) {
+                    Ok(true) => {
+                        pending.push(message);
+                        slots.push(None);
+                    }
+                    Ok(false) => slots.push(Some(message)),
+                    Err(error) => {
+                        counts.errored += 1;
+                        rejected.push(self.reject(message, error));
+                    }
+                }
+            }
+            let mut results = self
+                .transform
+                .apply_batch(std::mem::take(&mut pending))
+                .await
+                .into_iter();
+            for slot in slots.drain(..) {
+                match slot {
+                    Some(message) => out.push(message),
+                    None => match results.next() {
+                        Some(Ok(o)) => {
+                            out.dropped += o.dropped;
+                            out.messages.extend(o.messages);
+                        }
+                        Some(Err(Failed { message, error })) => {
+                            counts.errored += 1;
+                            rejected.push(self.reject(message, error));
+                        }
+                        None => {}
+                    },
+                }
+            }
+            if let Some(c) = control {
+                if let Err(error) = self.transform.flush(&mut out) {
+                    counts.errored += 1;
+                    rejected.push(self.reject(Message::control(), error));
+                }
+                out.push(c);
+            }
+        }
+        counts.output = out.messages.iter().filter(|m| !m.is_control()).count() as u64;
+        counts.dropped = out.dropped;
+        self.counters.add(counts);
+        out
+    }
+}
+
+/// An ordered list of steps: a pipeline's transforms, its error route, or the inside of a
+/// `meta.*` transform.
+#[derive(Default)]
+pub struct Steps {
+    steps: Vec<Step>,
+}
+
+impl Steps {
+    pub fn new(steps: Vec<Step>) -> Steps {
+        Steps { steps }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Step> {
+        self.steps.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// True when any step must be awaited; such lists cannot run inside a synchronous transform.
+    pub fn is_async(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| s.transform.mode() == Mode::Async)
+    }
+
+    /// The strictest mode of the steps: what a transform that wraps them must declare.
+    pub fn mode(&self) -> Mode {
+        let modes = self.steps.iter().map(|s| s.transform.mode());
+        modes.fold(Mode::Parallel, |acc, m| match (acc, m) {
+            (Mode::Async, _) | (_, Mode::Async) => Mode::Async,
+            (Mode::Sequential, _) | (_, Mode::Sequential) => Mode::Sequential,
+            _ => Mode::Parallel,
+        })
+    }
+
+    /// Runs a batch through every step on this thread. For transforms that wrap other
+    /// transforms (`meta.switch`, `meta.for_each`); the first rejection is returned with its place.
+    pub fn run_sync(&self, batch: Vec<Message>) -> Result<Output, (Message, TransformError)> {
+        let mut current = batch;
+        let mut dropped = 0;
+        for step in &self.steps {
+            let mut rejected = Vec::new();
+            let out = step.run_chunk(current, &mut rejected);
+            if let Some(r) = rejected.into_iter().next() {
+                let error = TransformError::Nested {
+                    location: r.location.to_string(),
+                    source: Box::new(r.error),
+                };
+                return Err((r.message, error));
+            }
+            dropped += out.dropped;
+            current = out.messages;
+            if current.is_empty() {
+                break;
+            }
+        }
+        Ok(Output {
+            messages: current,
+            dropped,
+        })
+    }
+
+    /// Runs a batch through the steps from `start`, collecting rejections.
+    async fn run_from(
+        &self,
+        start: usize,
+        batch: Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) -> Vec<Message> {
+        let mut current = batch;
+        for step in &self.steps[start..] {
+            if current.is_empty() {
+                break;
+            }
+            current = step.run(current, rejected).await.messages;
+        }
+        current
+    }
+
+    /// Asks every step for what its timers release, and runs that through the later steps.
+    async fn tick(&self, rejected: &mut Vec<Rejected>) -> Vec<Message> {
+        let mut released = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            let mut out = Output::new();
+            if let Err(error) = step.transform.tick(&mut out) {
+                rejected.push(step.reject(Message::control(), error));
+            }
+            if !out.messages.is_empty() {
+                step.counters.add(Counts {
+                    output: out.messages.len() as u64,
+                    ..Counts::default()
+                });
+                released.extend(self.run_from(i + 1, out.messages, rejected).await);
+            }
+        }
+        released
+    }
+}
+
+/// What to do with a message a transform cannot process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Send it to the `errors` transforms (or the runner's error output) with the reason.
+    #[default]
+    Route,
+    /// Stop the run at the first failure.
+    Fail,
+}
+
+/// What one call to the pipeline produced.
+#[derive(Debug, Default)]
+pub struct Processed {
+    /// Messages that came out of the last transform (control messages removed).
+    pub output: Vec<Message>,
+    /// Messages that failed, after the error route's transforms, each with `@meta.error`.
+    pub errors: Vec<Message>,
+}
+
+/// A built pipeline: its transforms, its error route and its account.
+pub struct Pipeline {
+    steps: Steps,
+    errors: Steps,
+    on_error: OnError,
+    totals: Counters,
+}
+
+impl Pipeline {
+    pub fn new(steps: Steps, errors: Steps, on_error: OnError) -> Pipeline {
+        Pipeline {
+            steps,
+            errors,
+            on_error,
+            totals: Counters::default(),
+        }
+    }
+
+    pub fn steps(&self) -> &Steps {
+        &self.steps
+    }
+
+    /// Runs a batch of input messages through the pipeline.
+    pub async fn process(&self, batch: Vec<Message>) -> Result<Processed, PipelineError> {
+        let input = batch.iter().filter(|m| !m.is_control()).count() as u64;
+        self.totals.add(Counts {
+            input,
+            ..Counts::default()
+        });
+        let mut rejected = Vec::new();
+        let output = self.steps.run_from(0, batch, &mut rejected).await;
+        self.finish(output, rejected).await
+    }
+
+    /// Signals end of input: every batching transform emits what it holds.
+    pub async fn flush(&self) -> Result<Processed, PipelineError> {
+        self.process(vec![Message::control()]).await
+    }
+
+    /// Releases what time-based batches hold; a runner calls this on an interval.
+    pub async fn tick(&self) -> Result<Processed, PipelineError> {
+        let mut rejected = Vec::new();
+        let output = self.steps.tick(&mut rejected).await;
+        self.finish(output, rejected).await
+    }
+
+    async fn finish(
+        &self,
+        output: Vec<Message>,
+        rejected: Vec<Rejected>,
+    ) -> Result<Processed, PipelineError> {
+        let mut rejected = rejected;
+        if self.on_error == OnError::Fail && !rejected.is_empty() {
+            let r = rejected.swap_remove(0);
+            self.totals.add(Counts {
+                errored: 1,
+                ..Counts::default()
+            });
+            return Err(PipelineError::Failed {
+                location: r.location.to_string(),
+                error: r.error,
+            });
+        }
+        let rejected_count = rejected.len() as u64;
+        let output: Vec<Message> = output.into_iter().filter(|m| !m.is_control()).collect();
+        let tagged: Vec<Message> = rejected.into_iter().map(tag).collect();
+        let mut errors = if tagged.is_empty() || self.errors.is_empty() {
+            tagged
+        } else {
+            // Failures inside the error route itself are kept as they are: there is no further
+            // route to send them to, and losing them would be worse.
+            let mut again = Vec::new();
+            let mut routed = self.errors.run_from(0, tagged, &mut again).await;
+            routed.extend(again.into_iter().map(tag));
+            routed
+        };
+        errors.retain(|m| !m.is_control());
+        self.totals.add(Counts {
+            output: output.len() as u64,
+            errored: rejected_count,
+            ..Counts::default()
+        });
+        Ok(Processed { output, errors })
+    }
+
+    /// The account so far: totals and one line per step.
+    pub fn account(&self) -> Account {
+        let steps = self
+            .steps
+            .iter()
+            .chain(self.errors.iter())
+            .map(|s| (s.location.to_string(), s.counts()))
+            .collect::<Vec<_>>();
+        let mut totals = self.totals.get();
+        totals.dropped = self.steps.iter().map(|s| s.counts().dropped).sum();
+        Account { totals, steps }
+    }
+}
+
+/// Writes the reason and the failing step into the message's metadata.
+fn tag(r: Rejected) -> Message {
+    let Rejected {
+        location,
+        mut message,
+        error,
+    } = r;
+    let type_name = location
+        .rsplit_once(" (")
+        .map(|(_, t)| t.trim_end_matches(')').split(' ').next().unwrap_or(t))
+        .unwrap_or("")
+        .to_string();
+    message.meta_mut().insert(
+        "error".into(),
+        json!({
+            "reason": error.to_string(),
+            "transform": location.to_string(),
+            "type": Value::String(type_name),
+        }),
+    );
+    message
+}
+
+/// Messages in, out, dropped by rule and errored: in total and per step.
+#[derive(Debug, Clone, Default)]
+pub struct Account {
+    pub totals: Counts,
+    pub steps: Vec<(String, Counts)>,
+}
+
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.totals;
+        writeln!(
+            f,
+            "account: {} in, {} out, {} dropped, {} errored",
+            t.input, t.output, t.dropped, t.errored
+        )?;
+        let width = self.steps.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+        for (location, c) in &self.steps {
+            writeln!(
+                f,
+                "  {location:<width$}  in {:>9}  out {:>9}  dropped {:>7}  errored {:>7}",
+                c.input, c.output, c.dropped, c.errored
+            )?;
+        }
+        Ok(())
+    }
+}
