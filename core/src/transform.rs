@@ -33,6 +33,12 @@ impl Output {
         self.dropped += 1;
     }
 
+    /// Takes over another output's messages and drop count (for transforms that wrap others).
+    pub fn append(&mut self, other: Output) {
+        self.messages.extend(other.messages);
+        self.dropped += other.dropped;
+    }
+
     pub fn messages(&self) -> &[Message] {
         &self.messages
     }

@@ -1,1 +1,39 @@
-//! stub
+//! sluice-transforms: every built-in transform and condition, one file per family.
+//!
+//! Each family module has a `register` function that adds its types to a registry; [`registry`]
+//! gives a registry with all of them. A transform's settings struct is its documentation:
+//! `sluice list` prints the doc comments and types of those structs.
+
+pub mod common;
+pub mod conditions;
+pub mod format;
+pub mod hash;
+pub mod meta;
+pub mod object;
+pub mod parse;
+pub mod string;
+pub mod utility;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use sluice_core::Registry;
+
+/// Adds every built-in transform and condition to a registry.
+pub fn register(r: &mut Registry) {
+    conditions::register(r);
+    format::register(r);
+    hash::register(r);
+    meta::register(r);
+    object::register(r);
+    parse::register(r);
+    string::register(r);
+    utility::register(r);
+}
+
+/// A registry holding every built-in transform and condition.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    register(&mut r);
+    r
+}

@@ -1,0 +1,177 @@
+//! The parse family: turn raw text into structured data.
+//!
+//! `parse.json` is the usual first step. With `expand`, one input line that holds many events
+//! (a JSON array, or CloudTrail's `{"Records": [...]}` S3 files) becomes one message per event.
+//! Expansion only scans the outer document: each event keeps its own bytes and is parsed when a
+//! later transform first reads it, so nothing is parsed twice.
+
+use crate::common::target_or;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+
+pub fn register(r: &mut Registry) {
+    r.transform("parse.json", |s: ParseJsonSettings, b| {
+        if s.expand && !(s.source.is_root() && s.target.is_none()) {
+            return Err(b.fail("`expand` works on the whole data only; leave out source and target"));
+        }
+        Ok(s)
+    });
+}
+
+/// Parse text as JSON. The whole data by default, or a string field holding JSON.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ParseJsonSettings {
+    /// A string field holding JSON; the whole data by default.
+    #[serde(default)]
+    pub source: Path,
+    /// Where to put the parsed value; defaults to the source.
+    #[serde(default)]
+    pub target: Option<Path>,
+    /// Split a top-level array, or an object's `records_key` array, into one message per element.
+    #[serde(default)]
+    pub expand: bool,
+    /// The array key that `expand` splits when the data is an object.
+    #[serde(default = "records_key")]
+    pub records_key: String,
+}
+
+fn records_key() -> String {
+    "Records".into()
+}
+
+impl Transform for ParseJsonSettings {
+    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
+        if self.expand {
+            return self.expand(message, out);
+        }
+        match self.parse(&mut message) {
+            Ok(()) => {
+                out.push(message);
+                Ok(())
+            }
+            Err(error) => Err(Failed::new(message, error)),
+        }
+    }
+}
+
+impl ParseJsonSettings {
+    fn parse(&self, message: &mut Message) -> Result<(), TransformError> {
+        if self.source.is_root() && self.target.is_none() {
+            return message.value().map(|_| ());
+        }
+        let Some(text) = crate::common::get_str(message, &self.source)? else {
+            return Ok(());
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(TransformError::NotJson)?;
+        message.set(target_or(&self.target, &self.source), value)
+    }
+
+    fn expand(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+        let elements = {
+            let bytes = message.bytes();
+            split_elements(&bytes, &self.records_key)
+        };
+        match elements {
+            Ok(Some(items)) => {
+                for raw in items {
+                    let mut m = Message::new(raw);
+                    if !message.meta().is_null() {
+                        *m.meta_mut() = message.meta().as_object().cloned().unwrap_or_default();
+                    }
+                    out.push(m);
+                }
+                Ok(())
+            }
+            // A single event passes on as one message.
+            Ok(None) => {
+                let mut message = message;
+                match message.value() {
+                    Ok(_) => {
+                        out.push(message);
+                        Ok(())
+                    }
+                    Err(e) => Err(Failed::new(message, e)),
+                }
+            }
+            Err(e) => Err(Failed::new(message, TransformError::NotJson(e))),
+        }
+    }
+}
+
+/// The raw text of each element when the data is an array or holds one under `key`.
+fn split_elements(bytes: &[u8], key: &str) -> Result<Option<Vec<Vec<u8>>>, serde_json::Error> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let raw: Vec<&RawValue> = match first {
+        Some(b'[') => serde_json::from_slice(bytes)?,
+        Some(b'{') => {
+            let object: std::collections::HashMap<&str, &RawValue> =
+                match serde_json::from_slice(bytes) {
+                    Ok(o) => o,
+                    // Keys with escapes cannot be borrowed; such objects are single events.
+                    Err(e) if e.is_data() => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+            match object.get(key) {
+                Some(records) if records.get().starts_with('[') => {
+                    serde_json::from_str(records.get())?
+                }
+                _ => return Ok(None),
+            }
+        }
+        _ => return serde_json::from_slice::<serde_json::Value>(bytes).map(|_| None),
+    };
+    Ok(Some(raw.into_iter().map(|r| r.get().as_bytes().to_vec()).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{apply, apply_raw, apply_raw_err, config};
+    use serde_json::json;
+
+    #[test]
+    fn parses_a_line_and_a_field() {
+        assert_eq!(apply_raw(config("parse.json", json!({})), r#"{"a":1}"#), vec![json!({"a": 1})]);
+        assert_eq!(
+            apply(config("parse.json", json!({"source": "s", "target": "p"})), &json!({"s": "[1,2]"})),
+            vec![json!({"s": "[1,2]", "p": [1, 2]})]
+        );
+    }
+
+    #[test]
+    fn expands_arrays_and_records() {
+        let c = config("parse.json", json!({"expand": true}));
+        assert_eq!(apply_raw(c.clone(), r#"[{"a":1},{"a":2}]"#), vec![json!({"a": 1}), json!({"a": 2})]);
+        assert_eq!(
+            apply_raw(c.clone(), r#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#),
+            vec![json!({"eventName": "A"}), json!({"eventName": "B"})]
+        );
+        assert_eq!(apply_raw(c.clone(), r#"{"eventName":"A"}"#), vec![json!({"eventName": "A"})]);
+        assert_eq!(apply_raw(c, r#"{"Records":[]}"#), Vec::<serde_json::Value>::new());
+    }
+
+    #[test]
+    fn keeps_big_integers_exact() {
+        let out = apply_raw(config("parse.json", json!({})), r#"{"id":18446744073709551615,"n":9223372036854775807}"#);
+        assert_eq!(out[0]["id"].as_u64(), Some(u64::MAX));
+        assert_eq!(out[0]["n"].as_i64(), Some(i64::MAX));
+    }
+
+    #[test]
+    fn bad_json_is_an_error_with_the_reason() {
+        let err = apply_raw_err(config("parse.json", json!({})), r#"{"a": tru"#);
+        assert!(err.starts_with("data is not valid JSON"), "{err}");
+        let err = apply_raw_err(config("parse.json", json!({"expand": true})), r#"[{"a":1},"#);
+        assert!(err.starts_with("data is not valid JSON"), "{err}");
+        let err = apply_raw_err(config("parse.json", json!({"source": "s"})), r#"{"s": 5}"#);
+        assert!(err.contains("expected a string"), "{err}");
+    }
+
+    #[test]
+    fn empty_input_gives_empty_output() {
+        let p = crate::testing::run(config("parse.json", json!({})), vec![]);
+        assert!(p.output.is_empty() && p.errors.is_empty());
+    }
+}
