@@ -84,11 +84,26 @@ impl Config {
     }
 
     /// Builds the pipeline, reporting every problem in the config at once.
-    pub fn build(&self, registry: &Registry, resources: &Resources) -> Result<Pipeline, ConfigErrors> {
-        let builder = Builder::new(registry, resources, &self.pipelines);
+    pub fn build(
+        &self,
+        registry: &Registry,
+        resources: &Resources,
+    ) -> Result<Pipeline, ConfigErrors> {
+        let mut with_stores = resources.clone();
+        let mut store_errors = Vec::new();
+        {
+            let builder = Builder::new(registry, resources, &self.pipelines);
+            for (name, value) in &self.stores {
+                match builder.store(name, value) {
+                    Ok(store) => with_stores.insert_shared(name.clone(), store),
+                    Err(e) => store_errors.extend(e.0),
+                }
+            }
+        }
+        let builder = Builder::new(registry, &with_stores, &self.pipelines);
         let steps = builder.steps("transforms", &self.transforms);
         let errors = builder.steps("errors", &self.errors);
-        let mut problems = Vec::new();
+        let mut problems = store_errors;
         for (name, pipeline) in &self.pipelines {
             if let Err(e) = builder.steps(&format!("pipelines.{name}"), pipeline) {
                 problems.extend(e.0);
@@ -164,7 +179,11 @@ struct LibraryResolver {
 }
 
 impl ImportResolver for LibraryResolver {
-    fn resolve_from(&self, from: &SourcePath, path: &dyn AsPathLike) -> jrsonnet_evaluator::Result<SourcePath> {
+    fn resolve_from(
+        &self,
+        from: &SourcePath,
+        path: &dyn AsPathLike,
+    ) -> jrsonnet_evaluator::Result<SourcePath> {
         match self.files.resolve_from(from, path) {
             Ok(found) => Ok(found),
             Err(_) if is_library(path) => {
@@ -203,7 +222,10 @@ pub fn find_configs(dir: &Path) -> Vec<PathBuf> {
     for path in entries {
         if path.is_dir() {
             found.extend(find_configs(&path));
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("jsonnet" | "json")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jsonnet" | "json")
+        ) {
             found.push(path);
         }
     }

@@ -281,9 +281,7 @@ impl Steps {
 
     /// True when any step must be awaited; such lists cannot run inside a synchronous transform.
     pub fn is_async(&self) -> bool {
-        self.steps
-            .iter()
-            .any(|s| s.transform.mode() == Mode::Async)
+        self.steps.iter().any(|s| s.transform.mode() == Mode::Async)
     }
 
     /// The strictest mode of the steps: what a transform that wraps them must declare.
@@ -412,6 +410,25 @@ impl Pipeline {
         let mut rejected = Vec::new();
         let output = self.steps.run_from(0, batch, &mut rejected).await;
         self.finish(output, rejected).await
+    }
+
+    /// Sends a message that never reached the transforms (a line over the size limit, say)
+    /// straight to the error route, counted as input and errored.
+    pub async fn reject_input(
+        &self,
+        message: Message,
+        reason: String,
+    ) -> Result<Processed, PipelineError> {
+        self.totals.add(Counts {
+            input: 1,
+            ..Counts::default()
+        });
+        let rejected = Rejected {
+            location: Arc::from("input"),
+            message,
+            error: TransformError::Invalid(reason),
+        };
+        self.finish(Vec::new(), vec![rejected]).await
     }
 
     /// Signals end of input: every batching transform emits what it holds.

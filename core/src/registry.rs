@@ -25,7 +25,11 @@ pub const COMMON_TRANSFORM_FIELDS: &[&str] = &["type", "when", "name"];
 pub enum Kind {
     Transform,
     Condition,
+    Store,
 }
+
+/// A shared, named thing built from the config's `stores` section.
+pub type SharedResource = Arc<dyn Any + Send + Sync>;
 
 /// One documented setting of a component.
 #[derive(Debug, Clone)]
@@ -52,6 +56,7 @@ pub struct Spec<T> {
 pub struct Registry {
     transforms: BTreeMap<String, Spec<Box<dyn Transform>>>,
     conditions: BTreeMap<String, Spec<Box<dyn Condition>>>,
+    stores: BTreeMap<String, Spec<SharedResource>>,
 }
 
 impl Registry {
@@ -85,6 +90,21 @@ impl Registry {
         self.conditions.insert(name.to_string(), spec);
     }
 
+    /// Registers a store kind (`memory`, `file`, `dynamodb`...) whose settings are `S`. The
+    /// built value is looked up by transforms with [`Resources::get`].
+    pub fn store<S, F>(&mut self, kind: &str, build: F)
+    where
+        S: DeserializeOwned + JsonSchema + 'static,
+        F: Fn(S, &Builder) -> Result<SharedResource, ConfigErrors> + Send + Sync + 'static,
+    {
+        self.stores
+            .insert(kind.to_string(), Spec::new::<S>(kind, build));
+    }
+
+    pub fn stores(&self) -> impl Iterator<Item = &Spec<SharedResource>> {
+        self.stores.values()
+    }
+
     pub fn transforms(&self) -> impl Iterator<Item = &Spec<Box<dyn Transform>>> {
         self.transforms.values()
     }
@@ -113,7 +133,7 @@ impl<T> Spec<T> {
             .get("description")
             .and_then(Value::as_str)
             .unwrap_or("")
-            .to_string();
+            .replace('\n', " ");
         let fields = field_docs(schema);
         let known: Vec<String> = fields.iter().map(|f| f.name.clone()).collect();
         Spec {
@@ -289,6 +309,10 @@ impl Resources {
         self.items.insert(name.into(), item);
     }
 
+    pub fn insert_shared(&mut self, name: impl Into<String>, item: SharedResource) {
+        self.items.insert(name.into(), item);
+    }
+
     /// The resource of this name if it has type `T`.
     pub fn get<T: Any + Send + Sync>(&self, name: &str) -> Option<Arc<T>> {
         self.items.get(name)?.clone().downcast::<T>().ok()
@@ -380,7 +404,12 @@ impl<'a> Builder<'a> {
         let here = self.child(base.to_string(), Kind::Transform);
         let (type_name, mut settings) = split_type(value, &here, Kind::Transform)?;
         let Some(spec) = self.registry.transforms.get(&type_name) else {
-            let names: Vec<&str> = self.registry.transforms.keys().map(String::as_str).collect();
+            let names: Vec<&str> = self
+                .registry
+                .transforms
+                .keys()
+                .map(String::as_str)
+                .collect();
             return Err(here.fail(unknown_type("transform", &type_name, &names)));
         };
         let here = self.child(format!("{base} ({type_name})"), Kind::Transform);
@@ -421,15 +450,37 @@ impl<'a> Builder<'a> {
     }
 
     /// Builds the condition found under `field` (e.g. `when`, `cases[1].when`).
-    pub fn condition(&self, field: &str, value: &Value) -> Result<Box<dyn Condition>, ConfigErrors> {
+    pub fn condition(
+        &self,
+        field: &str,
+        value: &Value,
+    ) -> Result<Box<dyn Condition>, ConfigErrors> {
         let base = self.join(field);
         let here = self.child(base.clone(), Kind::Condition);
         let (type_name, settings) = split_type(value, &here, Kind::Condition)?;
         let Some(spec) = self.registry.conditions.get(&type_name) else {
-            let names: Vec<&str> = self.registry.conditions.keys().map(String::as_str).collect();
+            let names: Vec<&str> = self
+                .registry
+                .conditions
+                .keys()
+                .map(String::as_str)
+                .collect();
             return Err(here.fail(unknown_type("condition", &type_name, &names)));
         };
         let here = self.child(format!("{base} ({type_name})"), Kind::Condition);
+        (spec.build)(Value::Object(settings), &here)
+    }
+
+    /// Builds a store declared under `stores.<name>`.
+    pub fn store(&self, name: &str, value: &Value) -> Result<SharedResource, ConfigErrors> {
+        let base = format!("stores.{name}");
+        let here = self.child(base.clone(), Kind::Store);
+        let (type_name, settings) = split_type(value, &here, Kind::Store)?;
+        let Some(spec) = self.registry.stores.get(&type_name) else {
+            let names: Vec<&str> = self.registry.stores.keys().map(String::as_str).collect();
+            return Err(here.fail(unknown_type("store", &type_name, &names)));
+        };
+        let here = self.child(format!("{base} ({type_name})"), Kind::Store);
         (spec.build)(Value::Object(settings), &here)
     }
 
@@ -463,6 +514,7 @@ fn split_type(
     let what = match kind {
         Kind::Transform => "transform",
         Kind::Condition => "condition",
+        Kind::Store => "store",
     };
     let Value::Object(map) = value else {
         return Err(here.fail(format!(

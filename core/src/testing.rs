@@ -19,7 +19,11 @@ pub struct TestReport {
 }
 
 /// Runs every test of a config. Each test gets a pipeline of its own, so state never leaks.
-pub async fn run_tests(config: &Config, registry: &Registry, resources: &Resources) -> Vec<TestReport> {
+pub async fn run_tests(
+    config: &Config,
+    registry: &Registry,
+    resources: &Resources,
+) -> Vec<TestReport> {
     let mut reports = Vec::new();
     for case in &config.tests {
         reports.push(run_test(config, case, registry, resources).await);
@@ -27,7 +31,12 @@ pub async fn run_tests(config: &Config, registry: &Registry, resources: &Resourc
     reports
 }
 
-async fn run_test(config: &Config, case: &TestCase, registry: &Registry, resources: &Resources) -> TestReport {
+async fn run_test(
+    config: &Config,
+    case: &TestCase,
+    registry: &Registry,
+    resources: &Resources,
+) -> TestReport {
     let fail = |detail: String| TestReport {
         name: case.name.clone(),
         passed: false,

@@ -22,7 +22,10 @@ pub fn wrong_type(path: &Path, expected: &'static str, found: &Value) -> Transfo
 
 /// The string at a path. The root of non-JSON data is its text. `Ok(None)` when absent;
 /// an error when the value is not a string.
-pub fn get_str<'m>(message: &'m mut Message, path: &Path) -> Result<Option<Cow<'m, str>>, TransformError> {
+pub fn get_str<'m>(
+    message: &'m mut Message,
+    path: &Path,
+) -> Result<Option<Cow<'m, str>>, TransformError> {
     if path.is_root() && path.root == sluice_core::path::Root::Data && !message.is_parsed() {
         return message.get_text(path);
     }

@@ -54,10 +54,19 @@ mod tests {
     #[test]
     fn formats_fields_and_whole_data() {
         assert_eq!(
-            apply(config("format.json", json!({"source": "a", "target": "t"})), &json!({"a": {"b": [1]}})),
+            apply(
+                config("format.json", json!({"source": "a", "target": "t"})),
+                &json!({"a": {"b": [1]}})
+            ),
             vec![json!({"a": {"b": [1]}, "t": "{\"b\":[1]}"})]
         );
-        assert_eq!(apply(config("format.json", json!({"pretty": true})), &json!({"a": 1})), vec![json!({"a": 1})]);
+        assert_eq!(
+            apply(
+                config("format.json", json!({"pretty": true})),
+                &json!({"a": 1})
+            ),
+            vec![json!({"a": 1})]
+        );
     }
 
     #[test]

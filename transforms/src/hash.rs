@@ -10,7 +10,9 @@ use sluice_core::path::Root;
 use sluice_core::{MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("hash.sha256", |s: HashSettings, _| Ok(Hash { s, digest: sha256 }));
+    r.transform("hash.sha256", |s: HashSettings, _| {
+        Ok(Hash { s, digest: sha256 })
+    });
     r.transform("hash.md5", |s: HashSettings, _| Ok(Hash { s, digest: md5 }));
 }
 
@@ -61,17 +63,35 @@ mod tests {
 
     #[test]
     fn digests_fields_and_whole_data() {
-        let out = apply(config("hash.sha256", json!({"source": "a", "target": "h"})), &json!({"a": "abc"}));
-        assert_eq!(out[0]["h"], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        let out = apply(config("hash.md5", json!({"source": "a", "target": "h"})), &json!({"a": "abc"}));
+        let out = apply(
+            config("hash.sha256", json!({"source": "a", "target": "h"})),
+            &json!({"a": "abc"}),
+        );
+        assert_eq!(
+            out[0]["h"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let out = apply(
+            config("hash.md5", json!({"source": "a", "target": "h"})),
+            &json!({"a": "abc"}),
+        );
         assert_eq!(out[0]["h"], "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(
             apply_raw(config("hash.md5", json!({})), "abc"),
             vec![json!("900150983cd24fb0d6963f7d28e17f72")]
         );
         // Absent fields pass unchanged; non-strings hash their JSON text.
-        assert_eq!(apply(config("hash.md5", json!({"source": "zz"})), &json!({"a": 1})), vec![json!({"a": 1})]);
-        let out = apply(config("hash.md5", json!({"source": "a", "target": "h"})), &json!({"a": 1}));
+        assert_eq!(
+            apply(
+                config("hash.md5", json!({"source": "zz"})),
+                &json!({"a": 1})
+            ),
+            vec![json!({"a": 1})]
+        );
+        let out = apply(
+            config("hash.md5", json!({"source": "a", "target": "h"})),
+            &json!({"a": 1}),
+        );
         assert_eq!(out[0]["h"], "c4ca4238a0b923820dcc509a6f75849b");
     }
 }

@@ -8,6 +8,7 @@ pub mod common;
 pub mod conditions;
 pub mod format;
 pub mod hash;
+pub mod kv;
 pub mod meta;
 pub mod object;
 pub mod parse;
@@ -24,6 +25,7 @@ pub fn register(r: &mut Registry) {
     conditions::register(r);
     format::register(r);
     hash::register(r);
+    kv::register(r);
     meta::register(r);
     object::register(r);
     parse::register(r);

@@ -67,7 +67,9 @@ impl Transform for Switch {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         for (when, steps) in &self.cases {
             let matched = match when {
-                Some(c) => c.test(&mut message).map_err(|e| Failed::new(message.clone(), e))?,
+                Some(c) => c
+                    .test(&mut message)
+                    .map_err(|e| Failed::new(message.clone(), e))?,
                 None => true,
             };
             if matched {
@@ -102,7 +104,10 @@ impl Transform for Switch {
         self.cases
             .iter()
             .map(|(_, s)| s.mode())
-            .fold(Mode::Parallel, |a, m| if m == Mode::Parallel { a } else { m })
+            .fold(
+                Mode::Parallel,
+                |a, m| if m == Mode::Parallel { a } else { m },
+            )
     }
 }
 
@@ -126,15 +131,30 @@ mod tests {
 
     #[test]
     fn first_matching_case_runs() {
-        assert_eq!(apply(switch(), &json!({"k": "a", "n": 50})), vec![json!({"k": "a", "n": 50, "hit": "a"})]);
-        assert_eq!(apply(switch(), &json!({"k": "b", "n": 50})), vec![json!({"k": "b", "n": 50, "hit": "big"})]);
-        assert_eq!(apply(switch(), &json!({"k": "b", "n": 500})), Vec::<serde_json::Value>::new());
-        assert_eq!(apply(switch(), &json!({"k": "b"})), vec![json!({"k": "b", "hit": "default"})]);
+        assert_eq!(
+            apply(switch(), &json!({"k": "a", "n": 50})),
+            vec![json!({"k": "a", "n": 50, "hit": "a"})]
+        );
+        assert_eq!(
+            apply(switch(), &json!({"k": "b", "n": 50})),
+            vec![json!({"k": "b", "n": 50, "hit": "big"})]
+        );
+        assert_eq!(
+            apply(switch(), &json!({"k": "b", "n": 500})),
+            Vec::<serde_json::Value>::new()
+        );
+        assert_eq!(
+            apply(switch(), &json!({"k": "b"})),
+            vec![json!({"k": "b", "hit": "default"})]
+        );
     }
 
     #[test]
     fn nested_errors_name_their_place() {
-        let e = build_error(config("meta.switch", json!({"cases": [{"transforms": [{"type": "object.copy", "tagret": "x"}]}]})));
+        let e = build_error(config(
+            "meta.switch",
+            json!({"cases": [{"transforms": [{"type": "object.copy", "tagret": "x"}]}]}),
+        ));
         assert!(e.contains("transforms[0] (meta.switch).cases[0].transforms[0] (object.copy): unknown field `tagret` (did you mean `target`?)"), "{e}");
     }
 }

@@ -149,23 +149,41 @@ mod tests {
     fn copy_move_delete_insert_rename() {
         let input = json!({"a": {"b": 1}, "c": "x", "d": [1, 2]});
         assert_eq!(
-            apply(config("object.copy", json!({"source": "a.b", "target": "z.y"})), &input),
+            apply(
+                config("object.copy", json!({"source": "a.b", "target": "z.y"})),
+                &input
+            ),
             vec![json!({"a": {"b": 1}, "c": "x", "d": [1, 2], "z": {"y": 1}})]
         );
         assert_eq!(
-            apply(config("object.move", json!({"source": "c", "target": "e.c"})), &input),
+            apply(
+                config("object.move", json!({"source": "c", "target": "e.c"})),
+                &input
+            ),
             vec![json!({"a": {"b": 1}, "d": [1, 2], "e": {"c": "x"}})]
         );
         assert_eq!(
-            apply(config("object.delete", json!({"sources": ["a", "d.0"]})), &input),
+            apply(
+                config("object.delete", json!({"sources": ["a", "d.0"]})),
+                &input
+            ),
             vec![json!({"c": "x", "d": [2]})]
         );
         assert_eq!(
-            apply(config("object.insert", json!({"target": "k", "value": {"n": 1}})), &input),
+            apply(
+                config("object.insert", json!({"target": "k", "value": {"n": 1}})),
+                &input
+            ),
             vec![json!({"a": {"b": 1}, "c": "x", "d": [1, 2], "k": {"n": 1}})]
         );
         assert_eq!(
-            apply(config("object.rename", json!({"fields": {"c": "event.action", "a.b": "n"}})), &input),
+            apply(
+                config(
+                    "object.rename",
+                    json!({"fields": {"c": "event.action", "a.b": "n"}})
+                ),
+                &input
+            ),
             vec![json!({"a": {}, "d": [1, 2], "event": {"action": "x"}, "n": 1})]
         );
     }
@@ -197,9 +215,15 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         // Writing below a string, and any path into data that is not JSON.
-        let err = apply_err(config("object.copy", json!({"source": "a", "target": "a.b"})), &json!({"a": "x"}));
+        let err = apply_err(
+            config("object.copy", json!({"source": "a", "target": "a.b"})),
+            &json!({"a": "x"}),
+        );
         assert!(err.contains("cannot set `a.b`"), "{err}");
-        let err = crate::testing::apply_raw_err(config("object.move", json!({"source": "a", "target": "b"})), "not json");
+        let err = crate::testing::apply_raw_err(
+            config("object.move", json!({"source": "a", "target": "b"})),
+            "not json",
+        );
         assert!(err.contains("not valid JSON"), "{err}");
     }
 
@@ -207,7 +231,10 @@ mod tests {
     fn unicode_keys_and_values() {
         let input = json!({"clé": "Ünïcødé ✓"});
         assert_eq!(
-            apply(config("object.move", json!({"source": "clé", "target": "値"})), &input),
+            apply(
+                config("object.move", json!({"source": "clé", "target": "値"})),
+                &input
+            ),
             vec![json!({"値": "Ünïcødé ✓"})]
         );
     }

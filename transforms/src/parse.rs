@@ -14,7 +14,9 @@ use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformE
 pub fn register(r: &mut Registry) {
     r.transform("parse.json", |s: ParseJsonSettings, b| {
         if s.expand && !(s.source.is_root() && s.target.is_none()) {
-            return Err(b.fail("`expand` works on the whole data only; leave out source and target"));
+            return Err(
+                b.fail("`expand` works on the whole data only; leave out source and target")
+            );
         }
         Ok(s)
     });
@@ -123,7 +125,11 @@ fn split_elements(bytes: &[u8], key: &str) -> Result<Option<Vec<Vec<u8>>>, serde
         }
         _ => return serde_json::from_slice::<serde_json::Value>(bytes).map(|_| None),
     };
-    Ok(Some(raw.into_iter().map(|r| r.get().as_bytes().to_vec()).collect()))
+    Ok(Some(
+        raw.into_iter()
+            .map(|r| r.get().as_bytes().to_vec())
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
@@ -133,9 +139,15 @@ mod tests {
 
     #[test]
     fn parses_a_line_and_a_field() {
-        assert_eq!(apply_raw(config("parse.json", json!({})), r#"{"a":1}"#), vec![json!({"a": 1})]);
         assert_eq!(
-            apply(config("parse.json", json!({"source": "s", "target": "p"})), &json!({"s": "[1,2]"})),
+            apply_raw(config("parse.json", json!({})), r#"{"a":1}"#),
+            vec![json!({"a": 1})]
+        );
+        assert_eq!(
+            apply(
+                config("parse.json", json!({"source": "s", "target": "p"})),
+                &json!({"s": "[1,2]"})
+            ),
             vec![json!({"s": "[1,2]", "p": [1, 2]})]
         );
     }
@@ -143,18 +155,33 @@ mod tests {
     #[test]
     fn expands_arrays_and_records() {
         let c = config("parse.json", json!({"expand": true}));
-        assert_eq!(apply_raw(c.clone(), r#"[{"a":1},{"a":2}]"#), vec![json!({"a": 1}), json!({"a": 2})]);
         assert_eq!(
-            apply_raw(c.clone(), r#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#),
+            apply_raw(c.clone(), r#"[{"a":1},{"a":2}]"#),
+            vec![json!({"a": 1}), json!({"a": 2})]
+        );
+        assert_eq!(
+            apply_raw(
+                c.clone(),
+                r#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#
+            ),
             vec![json!({"eventName": "A"}), json!({"eventName": "B"})]
         );
-        assert_eq!(apply_raw(c.clone(), r#"{"eventName":"A"}"#), vec![json!({"eventName": "A"})]);
-        assert_eq!(apply_raw(c, r#"{"Records":[]}"#), Vec::<serde_json::Value>::new());
+        assert_eq!(
+            apply_raw(c.clone(), r#"{"eventName":"A"}"#),
+            vec![json!({"eventName": "A"})]
+        );
+        assert_eq!(
+            apply_raw(c, r#"{"Records":[]}"#),
+            Vec::<serde_json::Value>::new()
+        );
     }
 
     #[test]
     fn keeps_big_integers_exact() {
-        let out = apply_raw(config("parse.json", json!({})), r#"{"id":18446744073709551615,"n":9223372036854775807}"#);
+        let out = apply_raw(
+            config("parse.json", json!({})),
+            r#"{"id":18446744073709551615,"n":9223372036854775807}"#,
+        );
         assert_eq!(out[0]["id"].as_u64(), Some(u64::MAX));
         assert_eq!(out[0]["n"].as_i64(), Some(i64::MAX));
     }
@@ -163,7 +190,10 @@ mod tests {
     fn bad_json_is_an_error_with_the_reason() {
         let err = apply_raw_err(config("parse.json", json!({})), r#"{"a": tru"#);
         assert!(err.starts_with("data is not valid JSON"), "{err}");
-        let err = apply_raw_err(config("parse.json", json!({"expand": true})), r#"[{"a":1},"#);
+        let err = apply_raw_err(
+            config("parse.json", json!({"expand": true})),
+            r#"[{"a":1},"#,
+        );
         assert!(err.starts_with("data is not valid JSON"), "{err}");
         let err = apply_raw_err(config("parse.json", json!({"source": "s"})), r#"{"s": 5}"#);
         assert!(err.contains("expected a string"), "{err}");

@@ -8,10 +8,17 @@ use serde_json::{Map, Value};
 use sluice_core::{Builder, ConfigErrors, MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("string.to_lower", |s: CaseSettings, _| Ok(Case { s, upper: false }));
-    r.transform("string.to_upper", |s: CaseSettings, _| Ok(Case { s, upper: true }));
+    r.transform("string.to_lower", |s: CaseSettings, _| {
+        Ok(Case { s, upper: false })
+    });
+    r.transform("string.to_upper", |s: CaseSettings, _| {
+        Ok(Case { s, upper: true })
+    });
     r.transform("string.replace", |s: ReplaceSettings, b| {
-        let regex = s.regex.then(|| compile(&s.pattern, b, "pattern")).transpose()?;
+        let regex = s
+            .regex
+            .then(|| compile(&s.pattern, b, "pattern"))
+            .transpose()?;
         Ok(Replace { s, regex })
     });
     r.transform("string.split", |s: SplitSettings, b| {
@@ -23,7 +30,9 @@ pub fn register(r: &mut Registry) {
     r.transform("string.capture", |s: CaptureSettings, b| {
         let regex = compile(&s.pattern, b, "pattern")?;
         if s.mode == CaptureMode::Named && regex.capture_names().flatten().next().is_none() {
-            return Err(b.fail("field `pattern`: mode `named` needs named groups like (?P<user>\\w+)"));
+            return Err(
+                b.fail("field `pattern`: mode `named` needs named groups like (?P<user>\\w+)")
+            );
         }
         Ok(Capture { s, regex })
     });
@@ -118,13 +127,18 @@ impl MapTransform for SplitSettings {
             let Some(t) = crate::common::get_str(message, &self.source)? else {
                 return Ok(());
             };
-            let parts: Vec<Value> = t.split(&self.separator).map(|p| Value::String(p.into())).collect();
+            let parts: Vec<Value> = t
+                .split(&self.separator)
+                .map(|p| Value::String(p.into()))
+                .collect();
             message.set_value(Value::Array(parts));
             return Ok(());
         }
         map_str(message, &self.source, &self.target, |t| {
             Ok(Value::Array(
-                t.split(&self.separator).map(|p| Value::String(p.into())).collect(),
+                t.split(&self.separator)
+                    .map(|p| Value::String(p.into()))
+                    .collect(),
             ))
         })
     }
@@ -177,7 +191,11 @@ impl Capture {
         match self.s.mode {
             CaptureMode::First => self.regex.captures(text).and_then(|c| group(&c)),
             CaptureMode::All => {
-                let limit = if self.s.count == 0 { usize::MAX } else { self.s.count };
+                let limit = if self.s.count == 0 {
+                    usize::MAX
+                } else {
+                    self.s.count
+                };
                 let found: Vec<Value> = self
                     .regex
                     .captures_iter(text)
@@ -226,23 +244,44 @@ mod tests {
     #[test]
     fn case_and_unicode() {
         let input = json!({"a": "ÉvÉnT Ñame"});
-        assert_eq!(apply(config("string.to_lower", json!({"source": "a"})), &input), vec![json!({"a": "évént ñame"})]);
         assert_eq!(
-            apply(config("string.to_upper", json!({"source": "a", "target": "b"})), &input),
+            apply(config("string.to_lower", json!({"source": "a"})), &input),
+            vec![json!({"a": "évént ñame"})]
+        );
+        assert_eq!(
+            apply(
+                config("string.to_upper", json!({"source": "a", "target": "b"})),
+                &input
+            ),
             vec![json!({"a": "ÉvÉnT Ñame", "b": "ÉVÉNT ÑAME"})]
         );
-        assert_eq!(apply_raw(config("string.to_upper", json!({})), "plain"), vec![json!("PLAIN")]);
+        assert_eq!(
+            apply_raw(config("string.to_upper", json!({})), "plain"),
+            vec![json!("PLAIN")]
+        );
     }
 
     #[test]
     fn replace_literal_and_regex() {
         let input = json!({"a": "a.b.c"});
         assert_eq!(
-            apply(config("string.replace", json!({"source": "a", "pattern": ".", "replacement": "-"})), &input),
+            apply(
+                config(
+                    "string.replace",
+                    json!({"source": "a", "pattern": ".", "replacement": "-"})
+                ),
+                &input
+            ),
             vec![json!({"a": "a-b-c"})]
         );
         assert_eq!(
-            apply(config("string.replace", json!({"source": "a", "pattern": "^(\\w)\\.", "replacement": "$1:", "regex": true})), &input),
+            apply(
+                config(
+                    "string.replace",
+                    json!({"source": "a", "pattern": "^(\\w)\\.", "replacement": "$1:", "regex": true})
+                ),
+                &input
+            ),
             vec![json!({"a": "a:b.c"})]
         );
     }
@@ -250,30 +289,66 @@ mod tests {
     #[test]
     fn split_and_capture() {
         assert_eq!(
-            apply(config("string.split", json!({"source": "a", "separator": ","})), &json!({"a": "x,y,"})),
+            apply(
+                config("string.split", json!({"source": "a", "separator": ","})),
+                &json!({"a": "x,y,"})
+            ),
             vec![json!({"a": ["x", "y", ""]})]
         );
         let line = json!({"m": "Failed password for root from 10.0.0.1 port 22"});
         assert_eq!(
-            apply(config("string.capture", json!({"source": "m", "target": "u", "pattern": "for (\\S+) from"})), &line),
+            apply(
+                config(
+                    "string.capture",
+                    json!({"source": "m", "target": "u", "pattern": "for (\\S+) from"})
+                ),
+                &line
+            ),
             vec![json!({"m": line["m"], "u": "root"})]
         );
         assert_eq!(
-            apply(config("string.capture", json!({"source": "m", "target": "p", "pattern": "(?P<user>\\S+) from (?P<ip>\\S+)", "mode": "named"})), &line),
+            apply(
+                config(
+                    "string.capture",
+                    json!({"source": "m", "target": "p", "pattern": "(?P<user>\\S+) from (?P<ip>\\S+)", "mode": "named"})
+                ),
+                &line
+            ),
             vec![json!({"m": line["m"], "p": {"user": "root", "ip": "10.0.0.1"}})]
         );
         assert_eq!(
-            apply(config("string.capture", json!({"source": "m", "target": "n", "pattern": "(\\d+)", "mode": "all", "count": 2})), &line),
+            apply(
+                config(
+                    "string.capture",
+                    json!({"source": "m", "target": "n", "pattern": "(\\d+)", "mode": "all", "count": 2})
+                ),
+                &line
+            ),
             vec![json!({"m": line["m"], "n": ["10", "0"]})]
         );
     }
 
     #[test]
     fn bad_input_and_bad_config() {
-        assert!(apply_err(config("string.to_lower", json!({"source": "a"})), &json!({"a": 1})).contains("expected a string"));
-        assert_eq!(apply(config("string.to_lower", json!({"source": "zz"})), &json!({"a": 1})), vec![json!({"a": 1})]);
+        assert!(
+            apply_err(
+                config("string.to_lower", json!({"source": "a"})),
+                &json!({"a": 1})
+            )
+            .contains("expected a string")
+        );
+        assert_eq!(
+            apply(
+                config("string.to_lower", json!({"source": "zz"})),
+                &json!({"a": 1})
+            ),
+            vec![json!({"a": 1})]
+        );
         let e = build_error(config("string.capture", json!({"pattern": "(unclosed"})));
-        assert!(e.contains("transforms[0] (string.capture): field `pattern`: invalid regex"), "{e}");
+        assert!(
+            e.contains("transforms[0] (string.capture): field `pattern`: invalid regex"),
+            "{e}"
+        );
         let e = build_error(config("string.split", json!({"separator": 5})));
         assert!(e.contains("field `separator`: invalid type"), "{e}");
     }

@@ -27,7 +27,10 @@ pub fn run(config: Value, input: Vec<Message>) -> Processed {
 }
 
 fn values(p: &Processed) -> Vec<Value> {
-    p.output.iter().map(sluice_core::testing::output_value).collect()
+    p.output
+        .iter()
+        .map(sluice_core::testing::output_value)
+        .collect()
 }
 
 /// Output of a config over one JSON input; panics when anything errors.
@@ -51,7 +54,12 @@ pub fn apply_err(config: Value, input: &Value) -> String {
 pub fn apply_raw_err(config: Value, input: &str) -> String {
     let p = run(config, vec![Message::new(input)]);
     let r = reasons(&p);
-    assert_eq!(r.len(), 1, "expected one error, output was {:?}", values(&p));
+    assert_eq!(
+        r.len(),
+        1,
+        "expected one error, output was {:?}",
+        values(&p)
+    );
     r[0].clone()
 }
 
@@ -59,7 +67,12 @@ pub fn apply_raw_err(config: Value, input: &str) -> String {
 pub fn reasons(p: &Processed) -> Vec<String> {
     p.errors
         .iter()
-        .map(|m| m.meta()["error"]["reason"].as_str().unwrap_or("").to_string())
+        .map(|m| {
+            m.meta()["error"]["reason"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
         .collect()
 }
 

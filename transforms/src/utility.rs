@@ -29,7 +29,10 @@ mod tests {
     fn drops_what_matches_and_counts_it() {
         let mut c = config("utility.drop", json!({}));
         c["transforms"][0]["when"] = json!({"type": "string.eq", "source": "a", "value": "x"});
-        let p = run(c, vec![Message::new(r#"{"a":"x"}"#), Message::new(r#"{"a":"y"}"#)]);
+        let p = run(
+            c,
+            vec![Message::new(r#"{"a":"x"}"#), Message::new(r#"{"a":"y"}"#)],
+        );
         assert_eq!(p.output.len(), 1);
         assert!(p.errors.is_empty());
     }

@@ -43,7 +43,10 @@ struct Logic {
 }
 
 impl Logic {
-    fn combine(&self, mut test: impl FnMut(&dyn Condition) -> Result<bool, TransformError>) -> Result<bool, TransformError> {
+    fn combine(
+        &self,
+        mut test: impl FnMut(&dyn Condition) -> Result<bool, TransformError>,
+    ) -> Result<bool, TransformError> {
         let mut results = self.conditions.iter().map(|c| test(c.as_ref()));
         Ok(match self.op {
             Op::All => results.try_fold(true, |acc, r| r.map(|b| acc && b))?,
@@ -90,10 +93,22 @@ mod tests {
         let a = json!({"type": "string.eq", "source": "a", "value": "x"});
         let b = json!({"type": "exists", "source": "b"});
         let input = json!({"a": "x"});
-        assert!(!kept(json!({"type": "all", "conditions": [a, b]}), input.clone()));
-        assert!(kept(json!({"type": "any", "conditions": [a, b]}), input.clone()));
-        assert!(!kept(json!({"type": "none", "conditions": [a, b]}), input.clone()));
-        assert!(kept(json!({"type": "none", "conditions": [b]}), input.clone()));
+        assert!(!kept(
+            json!({"type": "all", "conditions": [a, b]}),
+            input.clone()
+        ));
+        assert!(kept(
+            json!({"type": "any", "conditions": [a, b]}),
+            input.clone()
+        ));
+        assert!(!kept(
+            json!({"type": "none", "conditions": [a, b]}),
+            input.clone()
+        ));
+        assert!(kept(
+            json!({"type": "none", "conditions": [b]}),
+            input.clone()
+        ));
         assert!(kept(json!({"type": "all", "conditions": []}), input));
     }
 
@@ -101,10 +116,25 @@ mod tests {
     fn over_array_elements() {
         let input = json!({"ports": [{"p": 22}, {"p": 443}]});
         let gt = |v: i64| json!({"type": "number.gt", "source": "p", "value": v});
-        assert!(kept(json!({"type": "all", "source": "ports", "conditions": [gt(10)]}), input.clone()));
-        assert!(!kept(json!({"type": "all", "source": "ports", "conditions": [gt(100)]}), input.clone()));
-        assert!(kept(json!({"type": "any", "source": "ports", "conditions": [gt(100)]}), input.clone()));
-        assert!(kept(json!({"type": "none", "source": "ports", "conditions": [gt(1000)]}), input.clone()));
-        assert!(!kept(json!({"type": "any", "source": "missing", "conditions": [gt(0)]}), input));
+        assert!(kept(
+            json!({"type": "all", "source": "ports", "conditions": [gt(10)]}),
+            input.clone()
+        ));
+        assert!(!kept(
+            json!({"type": "all", "source": "ports", "conditions": [gt(100)]}),
+            input.clone()
+        ));
+        assert!(kept(
+            json!({"type": "any", "source": "ports", "conditions": [gt(100)]}),
+            input.clone()
+        ));
+        assert!(kept(
+            json!({"type": "none", "source": "ports", "conditions": [gt(1000)]}),
+            input.clone()
+        ));
+        assert!(!kept(
+            json!({"type": "any", "source": "missing", "conditions": [gt(0)]}),
+            input
+        ));
     }
 }

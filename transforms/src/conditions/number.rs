@@ -107,8 +107,14 @@ mod tests {
         assert!(test(t("number.lt", "f", json!(3)), input.clone()));
         assert!(test(t("number.ge", "n", json!(5.0)), input.clone()));
         assert!(test(t("number.le", "n", json!(5)), input.clone()));
-        assert!(test(json!({"type": "number.gt", "source": "big", "value_from": "big2"}), input.clone()));
-        assert!(!test(t("number.eq", "big", json!(18446744073709551614u64)), input.clone()));
+        assert!(test(
+            json!({"type": "number.gt", "source": "big", "value_from": "big2"}),
+            input.clone()
+        ));
+        assert!(!test(
+            t("number.eq", "big", json!(18446744073709551614u64)),
+            input.clone()
+        ));
         assert!(!test(t("number.gt", "missing", json!(0)), input.clone()));
         assert!(!test(t("number.gt", "zz", json!(0)), json!({"zz": "abc"})));
     }

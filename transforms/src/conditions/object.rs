@@ -74,12 +74,30 @@ mod tests {
     #[test]
     fn exists_and_type() {
         let input = json!({"a": null, "b": [1], "c": {"d": "x"}});
-        assert!(test(json!({"type": "exists", "source": "a"}), input.clone()));
-        assert!(test(json!({"type": "exists", "source": "c.d"}), input.clone()));
-        assert!(!test(json!({"type": "exists", "source": "c.e"}), input.clone()));
-        assert!(test(json!({"type": "type_of", "source": "b", "value": "array"}), input.clone()));
-        assert!(test(json!({"type": "type_of", "source": "c.d", "value": "string"}), input.clone()));
-        assert!(!test(json!({"type": "type_of", "source": "a", "value": "string"}), input));
+        assert!(test(
+            json!({"type": "exists", "source": "a"}),
+            input.clone()
+        ));
+        assert!(test(
+            json!({"type": "exists", "source": "c.d"}),
+            input.clone()
+        ));
+        assert!(!test(
+            json!({"type": "exists", "source": "c.e"}),
+            input.clone()
+        ));
+        assert!(test(
+            json!({"type": "type_of", "source": "b", "value": "array"}),
+            input.clone()
+        ));
+        assert!(test(
+            json!({"type": "type_of", "source": "c.d", "value": "string"}),
+            input.clone()
+        ));
+        assert!(!test(
+            json!({"type": "type_of", "source": "a", "value": "string"}),
+            input
+        ));
         let mut c = config("utility.drop", json!({}));
         c["transforms"][0]["when"] = json!({"type": "type_of", "source": "a", "value": "str"});
         assert!(build_error(c).contains("field `value`: unknown variant `str`"));

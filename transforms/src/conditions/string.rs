@@ -24,7 +24,10 @@ pub fn register(r: &mut Registry) {
     }
     r.condition("string.match", |s: MatchSettings, b| {
         let regex = crate::string::compile(&s.pattern, b, "pattern")?;
-        Ok(MatchTest { source: s.source, regex })
+        Ok(MatchTest {
+            source: s.source,
+            regex,
+        })
     });
 }
 
@@ -111,10 +114,22 @@ mod tests {
         assert!(test(t("string.ends_with", "Login"), input.clone()));
         assert!(test(t("string.lt", "D"), input.clone()));
         assert!(test(t("string.gt", "A"), input.clone()));
-        assert!(test(json!({"type": "string.eq", "source": "a", "value_from": "b"}), input.clone()));
-        assert!(test(json!({"type": "string.match", "source": "a", "pattern": "^Con.*n$"}), input.clone()));
-        assert!(test(json!({"type": "string.eq", "source": "n", "value": "5"}), input.clone()));
-        assert!(!test(json!({"type": "string.eq", "source": "zz", "value": ""}), input));
+        assert!(test(
+            json!({"type": "string.eq", "source": "a", "value_from": "b"}),
+            input.clone()
+        ));
+        assert!(test(
+            json!({"type": "string.match", "source": "a", "pattern": "^Con.*n$"}),
+            input.clone()
+        ));
+        assert!(test(
+            json!({"type": "string.eq", "source": "n", "value": "5"}),
+            input.clone()
+        ));
+        assert!(!test(
+            json!({"type": "string.eq", "source": "zz", "value": ""}),
+            input
+        ));
     }
 
     #[test]
@@ -129,7 +144,10 @@ mod tests {
     fn bad_config() {
         let mut c = config("utility.drop", json!({}));
         c["transforms"][0]["when"] = json!({"type": "string.eq", "source": "a"});
-        assert!(build_error(c).contains("transforms[0] (utility.drop).when (string.eq): give exactly one of"));
+        assert!(
+            build_error(c)
+                .contains("transforms[0] (utility.drop).when (string.eq): give exactly one of")
+        );
         let mut c = config("utility.drop", json!({}));
         c["transforms"][0]["when"] = json!({"type": "string.equals", "source": "a", "value": "x"});
         assert!(build_error(c).contains("unknown condition type `string.equals`"));
