@@ -506,14 +506,13 @@ fn tag(r: Rejected) -> Message {
     let type_name = location
         .rsplit_once(" (")
         .map(|(_, t)| t.trim_end_matches(')').split(' ').next().unwrap_or(t))
-        .unwrap_or("")
-        .to_string();
+        .map_or(Value::Null, |t| Value::String(t.to_string()));
     message.meta_mut().insert(
         "error".into(),
         json!({
             "reason": error.to_string(),
             "transform": location.to_string(),
-            "type": Value::String(type_name),
+            "type": type_name,
         }),
     );
     message

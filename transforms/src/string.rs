@@ -40,7 +40,17 @@ pub fn register(r: &mut Registry) {
 
 /// Compiles a regex setting, naming the field in the error.
 pub fn compile(pattern: &str, b: &Builder, field: &str) -> Result<Regex, ConfigErrors> {
-    Regex::new(pattern).map_err(|e| b.fail(format!("field `{field}`: invalid regex: {e}")))
+    Regex::new(pattern).map_err(|e| {
+        // The regex crate's message spans lines with a caret diagram; keep the error on one line.
+        let text = e.to_string();
+        let why = text
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("error: ");
+        b.fail(format!("field `{field}`: invalid regex {pattern:?}: {why}"))
+    })
 }
 
 /// Change the case of a string.
