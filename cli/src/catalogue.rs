@@ -115,7 +115,7 @@ pub fn markdown(registry: &Registry) -> String {
 
 /// Jsonnet constructors: `s.object.copy(source, target, settings={})` for transforms and
 /// `s.cond.string.eq(source, value, settings={})` for conditions. Positional parameters are
-/// the required settings, then `source`, `target` and `value` when the type has them.
+/// `source`, `target` and `value` when the type has them, then its other required settings.
 pub fn libsonnet(registry: &Registry) -> String {
     let mut out = String::from(LIBSONNET_HEADER);
     out.push_str(&constructors(registry));
@@ -129,8 +129,9 @@ const LIBSONNET_HEADER: &str = "// The Sluice library: a constructor for every t
 //   local s = import 'sluice.libsonnet';
 //   s.pipeline([s.parse.json(), s.object.copy('eventName', 'event.action')])
 //
-// Positional parameters are a type's required settings, then `source`, `target` and `value`; every
-// constructor takes a last `settings` object for the rest (`when`, `name`, options).
+// Positional parameters are `source`, `target` and `value` when a type has them, then its other
+// required settings; every constructor takes a last `settings` object for the rest (`when`,
+// `name`, options). Named arguments work too: s.string.capture('msg', pattern='(\\d+)').
 {
   // A whole config.
   pipeline(transforms, errors=[], tests=[], settings={}):: {
@@ -163,38 +164,24 @@ fn constructors(registry: &Registry) -> String {
 }
 
 fn constructor(e: &Entry) -> String {
-    let mut params: Vec<&str> = e
-        .fields
-        .iter()
-        .filter(|f| f.required)
-        .map(|f| f.name.as_str())
-        .collect();
-    for optional in ["source", "target", "value"] {
-        if !params.contains(&optional) && e.fields.iter().any(|f| f.name == optional) {
-            params.push(optional);
-        }
-    }
+    let has = |name: &str| e.fields.iter().any(|f| f.name == name);
+    let required = |name: &str| e.fields.iter().any(|f| f.name == name && f.required);
+    // What to work on and where to put it come first, then what else the type needs.
+    let mut params: Vec<&str> = ["source", "target", "value"].into_iter().filter(|p| has(p)).collect();
+    params.extend(e.fields.iter().filter(|f| f.required && !params.contains(&f.name.as_str())).map(|f| f.name.as_str()));
     let mut sig = Vec::new();
     let mut body = vec![format!("type: '{}'", e.name)];
     for p in &params {
-        let required = e.fields.iter().any(|f| f.name == *p && f.required);
-        sig.push(if required {
-            p.to_string()
+        if required(p) {
+            sig.push(format!("{p}=error '{}: `{p}` is required'", e.name));
+            body.push(format!("{p}: {p}"));
         } else {
-            format!("{p}=null")
-        });
-        body.push(if required {
-            format!("{p}: {p}")
-        } else {
-            format!("[if {p} != null then '{p}']: {p}")
-        });
+            sig.push(format!("{p}=null"));
+            body.push(format!("[if {p} != null then '{p}']: {p}"));
+        }
     }
     sig.push("settings={}".into());
-    format!(
-        "({}):: {{ {} }} + settings",
-        sig.join(", "),
-        body.join(", ")
-    )
+    format!("({}):: {{ {} }} + settings", sig.join(", "), body.join(", "))
 }
 
 #[derive(Default)]

@@ -94,7 +94,12 @@ impl Path {
         let mut current = root;
         for (depth, segment) in self.segments.iter().enumerate() {
             if current.is_null() {
-                *current = Value::Object(Map::new());
+                // `-1` appends, so a missing list is created for it; anything else makes an object.
+                *current = if segment.index == Some(-1) {
+                    Value::Array(Vec::new())
+                } else {
+                    Value::Object(Map::new())
+                };
             }
             current = match current {
                 Value::Object(map) => {
@@ -283,6 +288,9 @@ mod tests {
         Path::parse("a.list").set(&mut v, json!([])).unwrap();
         Path::parse("a.list.-1").set(&mut v, json!("x")).unwrap();
         Path::parse("a.list.1").set(&mut v, json!("y")).unwrap();
+        Path::parse("a.new.-1").set(&mut v, json!("z")).unwrap();
+        assert_eq!(Path::parse("a.new").get(&v), Some(&json!(["z"])));
+        Path::parse("a.new").delete(&mut v);
         assert_eq!(v, json!({"a": {"b": {"c": 1}, "list": ["x", "y"]}}));
         let err = Path::parse("a.b.c.d").set(&mut v, json!(2)).unwrap_err();
         assert_eq!(err.at, "a.b.c");

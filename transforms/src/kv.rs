@@ -34,6 +34,15 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The operations every store offers.
 pub trait KvStore: Send + Sync {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<Value>>>;
+    /// The answer without waiting, for stores that hold everything in memory; `None` means
+    /// "ask `get`". Lets lookups in local tables skip the async machinery on the hot path.
+    fn get_now(&self, _key: &str) -> Option<StoreResult<Option<Value>>> {
+        None
+    }
+    /// True when `get_now` always answers: reads never leave the process.
+    fn is_local(&self) -> bool {
+        false
+    }
     fn set<'a>(
         &'a self,
         key: &'a str,

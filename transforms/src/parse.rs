@@ -8,6 +8,7 @@
 use crate::common::target_or;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
 
@@ -18,7 +19,8 @@ pub fn register(r: &mut Registry) {
                 b.fail("`expand` works on the whole data only; leave out source and target")
             );
         }
-        Ok(s)
+        let quoted_key = format!("\"{}\"", s.records_key);
+        Ok(ParseJson { s, quoted_key })
     });
 }
 
@@ -43,9 +45,15 @@ fn records_key() -> String {
     "Records".into()
 }
 
-impl Transform for ParseJsonSettings {
+struct ParseJson {
+    s: ParseJsonSettings,
+    /// `"Records"`, searched for before the costlier split.
+    quoted_key: String,
+}
+
+impl Transform for ParseJson {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
-        if self.expand {
+        if self.s.expand {
             return self.expand(message, out);
         }
         match self.parse(&mut message) {
@@ -58,23 +66,24 @@ impl Transform for ParseJsonSettings {
     }
 }
 
-impl ParseJsonSettings {
+impl ParseJson {
     fn parse(&self, message: &mut Message) -> Result<(), TransformError> {
-        if self.source.is_root() && self.target.is_none() {
+        let s = &self.s;
+        if s.source.is_root() && s.target.is_none() {
             return message.value().map(|_| ());
         }
-        let Some(text) = crate::common::get_str(message, &self.source)? else {
+        let Some(text) = crate::common::get_str(message, &s.source)? else {
             return Ok(());
         };
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(TransformError::NotJson)?;
-        message.set(target_or(&self.target, &self.source), value)
+        message.set(target_or(&s.target, &s.source), value)
     }
 
     fn expand(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         let elements = {
             let bytes = message.bytes();
-            split_elements(&bytes, &self.records_key)
+            split_elements(&bytes, &self.s.records_key, &self.quoted_key)
         };
         match elements {
             Ok(Some(items)) => {
@@ -87,16 +96,11 @@ impl ParseJsonSettings {
                 }
                 Ok(())
             }
-            // A single event passes on as one message.
+            // A single event passes on as one message, still as its bytes (already checked), so
+            // that its raw text can be kept before the first field is read.
             Ok(None) => {
-                let mut message = message;
-                match message.value() {
-                    Ok(_) => {
-                        out.push(message);
-                        Ok(())
-                    }
-                    Err(e) => Err(Failed::new(message, e)),
-                }
+                out.push(message);
+                Ok(())
             }
             Err(e) => Err(Failed::new(message, TransformError::NotJson(e))),
         }
@@ -104,16 +108,26 @@ impl ParseJsonSettings {
 }
 
 /// The raw text of each element when the data is an array or holds one under `key`.
-fn split_elements(bytes: &[u8], key: &str) -> Result<Option<Vec<Vec<u8>>>, serde_json::Error> {
+fn split_elements(
+    bytes: &[u8],
+    key: &str,
+    quoted_key: &str,
+) -> Result<Option<Vec<Vec<u8>>>, serde_json::Error> {
     let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
     let raw: Vec<&RawValue> = match first {
         Some(b'[') => serde_json::from_slice(bytes)?,
         Some(b'{') => {
+            // Most lines are single events: when the key is nowhere in the text, only validate.
+            if memchr::memmem::find(bytes, quoted_key.as_bytes()).is_none() {
+                return serde_json::from_slice::<IgnoredAny>(bytes).map(|_| None);
+            }
             let object: std::collections::HashMap<&str, &RawValue> =
                 match serde_json::from_slice(bytes) {
                     Ok(o) => o,
                     // Keys with escapes cannot be borrowed; such objects are single events.
-                    Err(e) if e.is_data() => return Ok(None),
+                    Err(e) if e.is_data() => {
+                        return serde_json::from_slice::<IgnoredAny>(bytes).map(|_| None);
+                    }
                     Err(e) => return Err(e),
                 };
             match object.get(key) {
@@ -123,7 +137,7 @@ fn split_elements(bytes: &[u8], key: &str) -> Result<Option<Vec<Vec<u8>>>, serde
                 _ => return Ok(None),
             }
         }
-        _ => return serde_json::from_slice::<serde_json::Value>(bytes).map(|_| None),
+        _ => return serde_json::from_slice::<IgnoredAny>(bytes).map(|_| None),
     };
     Ok(Some(
         raw.into_iter()

@@ -1,0 +1,503 @@
+//! `parse.vpc_flow`: AWS VPC flow log records (versions 2 to 8, default or custom formats) to
+//! typed fields, written straight to their ECS places.
+//!
+//! A record is a line of space-separated values in the order of the log's format. S3 delivery
+//! starts every file with a header line naming the fields; the transform reads it and uses that
+//! order for the lines after it (the header itself is dropped by rule and counted). Without a
+//! header the order comes from `fields`, the v2 default format unless configured. `-` means
+//! absent. Numbers become integers; `ecs` adds the fields ECS derives from the record
+//! (transport name, outcome, event type, timestamps, related IPs). Everything is written in one
+//! pass, without an intermediate object, because flow logs come by the billion.
+
+use chrono::{DateTime, SecondsFormat};
+use parking_lot::Mutex;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sluice_core::transform::Mode;
+use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+pub fn register(r: &mut Registry) {
+    r.transform("parse.vpc_flow", |s: VpcFlowSettings, b| {
+        let layout = Layout::new(&s.fields, &s.mapping).map_err(|e| b.fail(format!("field `fields`: {e}")))?;
+        Ok(VpcFlow {
+            default: Arc::new(layout),
+            current: Mutex::new(None),
+            s,
+        })
+    });
+}
+
+/// The v2 default format, in order.
+pub const DEFAULT_FIELDS: [&str; 14] = [
+    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+    "packets", "bytes", "start", "end", "action", "log-status",
+];
+
+/// Every field name AWS documents (v2 to v8); a header naming anything else is not a header.
+const KNOWN_FIELDS: &[&str] = &[
+    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
+    "packets", "bytes", "start", "end", "action", "log-status", "vpc-id", "subnet-id", "instance-id",
+    "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr", "region", "az-id", "sublocation-type",
+    "sublocation-id", "pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path",
+    "ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id",
+    "ecs-container-id", "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn",
+    "ecs-task-arn", "ecs-task-id", "reject-reason", "resource-id", "encryption-status",
+    "interface-type", "next-hop-type", "next-hop-id", "transit-gateway-id",
+    "transit-gateway-attachment-id", "resource-type", "tgw-id", "tgw-attachment-id",
+    "tgw-src-vpc-account-id", "tgw-dst-vpc-account-id", "tgw-src-vpc-id", "tgw-dst-vpc-id",
+    "tgw-src-subnet-id", "tgw-dst-subnet-id", "tgw-src-eni", "tgw-dst-eni", "tgw-src-az-id",
+    "tgw-dst-az-id", "tgw-pair-attachment-id", "packets-lost-no-route", "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded", "packets-lost-ttl-expired",
+];
+
+const INTEGER_FIELDS: &[&str] = &[
+    "version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags",
+    "traffic-path", "packets-lost-no-route", "packets-lost-blackhole", "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
+];
+
+/// Parse a VPC flow log record into typed fields at their ECS places.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct VpcFlowSettings {
+    /// The record; the whole data by default.
+    #[serde(default)]
+    pub source: Path,
+    /// Where to write the parsed object; by default it replaces the data.
+    #[serde(default)]
+    pub target: Path,
+    /// The field order when no header line has been seen (hyphenated names as in AWS's format
+    /// strings); the v2 default format by default.
+    #[serde(default = "default_fields")]
+    pub fields: Vec<String>,
+    /// Where each flow field goes; fields not listed go to `aws.vpcflow.<name_with_underscores>`.
+    #[serde(default = "default_mapping")]
+    pub mapping: BTreeMap<String, String>,
+    /// Add what ECS derives from a record: `network.transport` and `network.iana_number`,
+    /// `event.action`/`outcome`/`type`/`category`, `event.start`/`end` and `@timestamp`, `source.ip`,
+    /// `destination.ip`, `network.type`, `related.ip`, `cloud.provider`.
+    #[serde(default = "yes")]
+    pub ecs: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_fields() -> Vec<String> {
+    DEFAULT_FIELDS.iter().map(|f| f.to_string()).collect()
+}
+
+/// The ECS places of the fields that have one (Elastic's VPC flow mapping).
+pub fn default_mapping() -> BTreeMap<String, String> {
+    [
+        ("account-id", "cloud.account.id"),
+        ("srcaddr", "source.address"),
+        ("dstaddr", "destination.address"),
+        ("srcport", "source.port"),
+        ("dstport", "destination.port"),
+        ("packets", "source.packets"),
+        ("bytes", "source.bytes"),
+        ("instance-id", "cloud.instance.id"),
+        ("region", "cloud.region"),
+        ("az-id", "cloud.availability_zone"),
+        ("flow-direction", "network.direction"),
+        ("reject-reason", "event.reason"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+/// A field order, with each column's destination resolved once.
+struct Layout {
+    names: Vec<String>,
+    columns: Vec<Column>,
+}
+
+struct Column {
+    target: Path,
+    integer: bool,
+}
+
+impl Layout {
+    fn new(fields: &[String], mapping: &BTreeMap<String, String>) -> Result<Layout, String> {
+        if fields.is_empty() {
+            return Err("no fields".into());
+        }
+        let columns = fields
+            .iter()
+            .map(|f| {
+                if !KNOWN_FIELDS.contains(&f.as_str()) {
+                    return Err(format!("`{f}` is not a VPC flow log field"));
+                }
+                let target = match mapping.get(f) {
+                    Some(t) => Path::parse(t),
+                    None => Path::parse(&format!("aws.vpcflow.{}", f.replace('-', "_"))),
+                };
+                Ok(Column {
+                    target,
+                    integer: INTEGER_FIELDS.contains(&f.as_str()),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Layout {
+            names: fields.to_vec(),
+            columns,
+        })
+    }
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+}
+
+struct VpcFlow {
+    s: VpcFlowSettings,
+    default: Arc<Layout>,
+    /// The layout from the last header line seen, if any.
+    current: Mutex<Option<Arc<Layout>>>,
+}
+
+impl Transform for VpcFlow {
+    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
+        let parsed = {
+            let text = match crate::common::get_str(&mut message, &self.s.source) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    out.push(message);
+                    return Ok(());
+                }
+                Err(e) => return Err(Failed::new(message, e)),
+            };
+            let text = text.trim();
+            if let Some(layout) = self.header(text) {
+                *self.current.lock() = Some(Arc::new(layout));
+                None
+            } else {
+                let layout = self.current.lock().clone().unwrap_or_else(|| self.default.clone());
+                Some(self.parse(text, &layout))
+            }
+        };
+        match parsed {
+            None => {
+                out.drop_message(message);
+                Ok(())
+            }
+            Some(Ok(record)) => {
+                let result = if self.s.target.is_root() {
+                    message.set_value(Value::Object(record));
+                    Ok(())
+                } else {
+                    message.set(&self.s.target, Value::Object(record))
+                };
+                match result {
+                    Ok(()) => {
+                        out.push(message);
+                        Ok(())
+                    }
+                    Err(e) => Err(Failed::new(message, e)),
+                }
+            }
+            Some(Err(e)) => Err(Failed::new(message, e)),
+        }
+    }
+
+    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
+        // A header belongs to its file; the next input starts over.
+        *self.current.lock() = None;
+        Ok(())
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::Sequential
+    }
+}
+
+impl VpcFlow {
+    /// A header line: every token is a known field name and the first is not a number.
+    fn header(&self, line: &str) -> Option<Layout> {
+        let first = line.split(' ').next()?;
+        if first.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let names: Vec<String> = line.split_ascii_whitespace().map(str::to_string).collect();
+        names
+            .iter()
+            .all(|n| KNOWN_FIELDS.contains(&n.as_str()))
+            .then(|| Layout::new(&names, &self.s.mapping).ok())
+            .flatten()
+    }
+
+    fn parse(&self, line: &str, layout: &Layout) -> Result<Map<String, Value>, TransformError> {
+        let values: Vec<&str> = line.split_ascii_whitespace().collect();
+        if values.len() != layout.columns.len() {
+            return Err(TransformError::invalid(format!(
+                "a VPC flow record needs {} fields ({}), found {}",
+                layout.columns.len(),
+                layout.names.join(" "),
+                values.len()
+            )));
+        }
+        let mut record = Value::Object(Map::new());
+        for ((raw, column), name) in values.iter().zip(&layout.columns).zip(&layout.names) {
+            if *raw == "-" {
+                continue;
+            }
+            let value = if column.integer {
+                let n: u64 = raw.parse().map_err(|_| {
+                    TransformError::invalid(format!("{name} `{raw}` is not a whole number"))
+                })?;
+                Value::from(n)
+            } else {
+                Value::String((*raw).to_string())
+            };
+            set(&mut record, &column.target, value)?;
+        }
+        validate(&values, layout)?;
+        if self.s.ecs {
+            derive_ecs(&mut record, &values, layout)?;
+        }
+        match record {
+            Value::Object(map) => Ok(map),
+            _ => unreachable!("built as an object"),
+        }
+    }
+}
+
+fn set(record: &mut Value, path: &Path, value: Value) -> Result<(), TransformError> {
+    path.set(record, value).map_err(TransformError::Set)
+}
+
+/// Checks that need more than one field or a range: ports, addresses, actions, times.
+fn validate(values: &[&str], layout: &Layout) -> Result<(), TransformError> {
+    let get = |name: &str| layout.index(name).map(|i| values[i]).filter(|v| *v != "-");
+    for port in ["srcport", "dstport"] {
+        if let Some(p) = get(port)
+            && p.parse::<u64>().is_ok_and(|p| p > 65535)
+        {
+            return Err(TransformError::invalid(format!("{port} `{p}` is not a port (0 to 65535)")));
+        }
+    }
+    for addr in ["srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"] {
+        if let Some(a) = get(addr)
+            && a.parse::<IpAddr>().is_err()
+        {
+            return Err(TransformError::invalid(format!("{addr} `{a}` is not an IP address")));
+        }
+    }
+    if let Some(a) = get("action")
+        && a != "ACCEPT"
+        && a != "REJECT"
+    {
+        return Err(TransformError::invalid(format!("action `{a}` is neither ACCEPT nor REJECT")));
+    }
+    if let Some(p) = get("protocol")
+        && p.parse::<u64>().is_ok_and(|p| p > 255)
+    {
+        return Err(TransformError::invalid(format!("protocol `{p}` is not an IANA protocol number (0 to 255)")));
+    }
+    if let (Some(s), Some(e)) = (get("start"), get("end"))
+        && s.parse::<u64>().ok() > e.parse::<u64>().ok()
+    {
+        return Err(TransformError::invalid(format!("start `{s}` is after end `{e}`")));
+    }
+    Ok(())
+}
+
+/// The transport name ECS uses for an IANA protocol number.
+pub fn transport(protocol: u64) -> Option<&'static str> {
+    Some(match protocol {
+        0 => "hopopt",
+        1 => "icmp",
+        2 => "igmp",
+        6 => "tcp",
+        8 => "egp",
+        17 => "udp",
+        47 => "gre",
+        50 => "esp",
+        58 => "ipv6-icmp",
+        112 => "vrrp",
+        132 => "sctp",
+        _ => return None,
+    })
+}
+
+fn rfc3339(seconds: u64) -> Option<String> {
+    let t = DateTime::from_timestamp(i64::try_from(seconds).ok()?, 0)?;
+    Some(t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}
+
+fn derive_ecs(record: &mut Value, values: &[&str], layout: &Layout) -> Result<(), TransformError> {
+    let get = |name: &str| layout.index(name).map(|i| values[i]).filter(|v| *v != "-");
+    let map = record.as_object_mut().expect("an object");
+    let mut related = Vec::with_capacity(2);
+    for (field, side) in [("srcaddr", "source"), ("dstaddr", "destination")] {
+        if let Some(addr) = get(field) {
+            entry(map, side).insert("ip".into(), Value::String(addr.into()));
+            if !related.contains(&addr) {
+                related.push(addr);
+            }
+        }
+    }
+    let mut network = Map::new();
+    if let Some(addr) = get("srcaddr") {
+        let kind = if addr.contains(':') { "ipv6" } else { "ipv4" };
+        network.insert("type".into(), json!(kind));
+    }
+    if let Some(p) = get("protocol").and_then(|p| p.parse::<u64>().ok()) {
+        network.insert("iana_number".into(), Value::String(p.to_string()));
+        if let Some(name) = transport(p) {
+            network.insert("transport".into(), json!(name));
+        }
+    }
+    for (field, key) in [("packets", "packets"), ("bytes", "bytes")] {
+        if let Some(n) = get(field).and_then(|n| n.parse::<u64>().ok()) {
+            network.insert(key.into(), json!(n));
+        }
+    }
+    let existing = entry(map, "network");
+    existing.extend(network);
+
+    let mut event = Map::new();
+    event.insert("kind".into(), json!("event"));
+    event.insert("category".into(), json!(["network"]));
+    match get("action") {
+        Some("ACCEPT") => {
+            event.insert("action".into(), json!("accept"));
+            event.insert("outcome".into(), json!("success"));
+            event.insert("type".into(), json!(["connection", "allowed"]));
+        }
+        Some(_) => {
+            event.insert("action".into(), json!("reject"));
+            event.insert("outcome".into(), json!("failure"));
+            event.insert("type".into(), json!(["connection", "denied"]));
+        }
+        None => {
+            event.insert("type".into(), json!(["connection"]));
+        }
+    }
+    if let Some(start) = get("start").and_then(|s| s.parse().ok()).and_then(rfc3339) {
+        event.insert("start".into(), Value::String(start));
+    }
+    if let Some(end) = get("end").and_then(|s| s.parse().ok()).and_then(rfc3339) {
+        map.insert("@timestamp".into(), Value::String(end.clone()));
+        event.insert("end".into(), Value::String(end));
+    }
+    if let Some(status @ ("NODATA" | "SKIPDATA")) = get("log-status") {
+        // Kept, not dropped: a gap in the record is itself worth seeing.
+        map.insert("tags".into(), json!([format!("vpcflow-{}", status.to_ascii_lowercase())]));
+    }
+    entry(map, "event").extend(event);
+    entry(map, "cloud").insert("provider".into(), json!("aws"));
+    if !related.is_empty() {
+        let ips = related.into_iter().map(|a| Value::String(a.into())).collect();
+        entry(map, "related").insert("ip".into(), Value::Array(ips));
+    }
+    if let Some(flags) = get("tcp-flags").and_then(|f| f.parse::<u64>().ok()) {
+        let names: Vec<Value> = [(1, "fin"), (2, "syn"), (4, "rst"), (8, "psh"), (16, "ack"), (32, "urg")]
+            .into_iter()
+            .filter(|(bit, _)| flags & bit != 0)
+            .map(|(_, n)| json!(n))
+            .collect();
+        let aws = entry(map, "aws");
+        let vpcflow = aws
+            .entry("vpcflow")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(v) = vpcflow {
+            v.insert("tcp_flags_array".into(), Value::Array(names));
+        }
+    }
+    Ok(())
+}
+
+/// The object under `key`, created when absent.
+fn entry<'m>(map: &'m mut Map<String, Value>, key: &str) -> &'m mut Map<String, Value> {
+    if !map.get(key).is_some_and(Value::is_object) {
+        map.insert(key.to_string(), Value::Object(Map::new()));
+    }
+    match map.get_mut(key) {
+        Some(Value::Object(m)) => m,
+        _ => unreachable!("inserted above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{apply_raw, apply_raw_err, config, run};
+    use serde_json::json;
+    use sluice_core::Message;
+
+    const V2: &str = "2 123456789012 eni-0a1b2c3d 10.0.1.5 89.160.20.156 443 49152 6 10 840 1700000000 1700000060 ACCEPT OK";
+
+    #[test]
+    fn default_format_to_ecs() {
+        let out = apply_raw(config("parse.vpc_flow", json!({})), V2);
+        assert_eq!(
+            out,
+            vec![json!({
+                "@timestamp": "2023-11-14T22:14:20Z",
+                "aws": {"vpcflow": {"version": 2, "interface_id": "eni-0a1b2c3d", "protocol": 6, "end": 1700000060, "start": 1700000000, "action": "ACCEPT", "log_status": "OK"}},
+                "cloud": {"account": {"id": "123456789012"}, "provider": "aws"},
+                "source": {"address": "10.0.1.5", "ip": "10.0.1.5", "port": 443, "packets": 10, "bytes": 840},
+                "destination": {"address": "89.160.20.156", "ip": "89.160.20.156", "port": 49152},
+                "network": {"type": "ipv4", "iana_number": "6", "transport": "tcp", "packets": 10, "bytes": 840},
+                "event": {"kind": "event", "category": ["network"], "action": "accept", "outcome": "success", "type": ["connection", "allowed"], "start": "2023-11-14T22:13:20Z", "end": "2023-11-14T22:14:20Z"},
+                "related": {"ip": ["10.0.1.5", "89.160.20.156"]}
+            })]
+        );
+    }
+
+    #[test]
+    fn header_sets_the_order_and_is_dropped() {
+        let p = run(
+            config("parse.vpc_flow", json!({})),
+            vec![
+                Message::new("version srcaddr dstaddr action log-status flow-direction"),
+                Message::new("5 10.0.0.1 10.0.0.2 REJECT OK ingress"),
+            ],
+        );
+        assert!(p.errors.is_empty());
+        assert_eq!(p.output.len(), 1);
+        let v = sluice_core::testing::output_value(&p.output[0]);
+        assert_eq!(v["network"]["direction"], "ingress");
+        assert_eq!(v["event"]["outcome"], "failure");
+    }
+
+    #[test]
+    fn nodata_is_kept_and_marked() {
+        let out = apply_raw(
+            config("parse.vpc_flow", json!({})),
+            "2 123456789012 eni-0a1b2c3d - - - - - - - 1700000000 1700000060 - NODATA",
+        );
+        assert_eq!(out[0]["tags"], json!(["vpcflow-nodata"]));
+        assert!(out[0].get("source").is_none());
+    }
+
+    #[test]
+    fn malformed_records_are_errors_with_reasons() {
+        let c = config("parse.vpc_flow", json!({}));
+        let cases = [
+            ("2 123456789012 eni-1 10.0.0.1", "needs 14 fields"),
+            (&V2.replace(" 443 ", " abc "), "srcport `abc` is not a whole number"),
+            (&V2.replace(" 443 ", " 70000 "), "srcport `70000` is not a port"),
+            (&V2.replace("10.0.1.5", "10.0.0.999"), "srcaddr `10.0.0.999` is not an IP address"),
+            (&V2.replace("ACCEPT", "MAYBE"), "action `MAYBE` is neither"),
+            (&V2.replace(" 840 ", " -5 "), "bytes `-5` is not a whole number"),
+            (&V2.replace("1700000000 1700000060", "1700000060 1700000000"), "is after end"),
+        ];
+        for (line, why) in cases {
+            let err = apply_raw_err(c.clone(), line);
+            assert!(err.contains(why), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_field_in_config_is_a_config_error() {
+        let e = crate::testing::build_error(config("parse.vpc_flow", json!({"fields": ["version", "srcadr"]})));
+        assert!(e.contains("field `fields`: `srcadr` is not a VPC flow log field"), "{e}");
+    }
+}
