@@ -4,6 +4,9 @@
 //! gives a registry with all of them. A transform's settings struct is its documentation:
 //! `sluice list` prints the doc comments and types of those structs.
 
+pub mod aggregate;
+pub mod array;
+pub mod batch;
 pub mod common;
 pub mod conditions;
 pub mod format;
@@ -22,6 +25,8 @@ use sluice_core::Registry;
 
 /// Adds every built-in transform and condition to a registry.
 pub fn register(r: &mut Registry) {
+    aggregate::register(r);
+    array::register(r);
     conditions::register(r);
     format::register(r);
     hash::register(r);
