@@ -167,8 +167,17 @@ fn constructor(e: &Entry) -> String {
     let has = |name: &str| e.fields.iter().any(|f| f.name == name);
     let required = |name: &str| e.fields.iter().any(|f| f.name == name && f.required);
     // What to work on and where to put it come first, then what else the type needs.
-    let mut params: Vec<&str> = ["source", "target", "value"].into_iter().filter(|p| has(p)).collect();
-    params.extend(e.fields.iter().filter(|f| f.required && !params.contains(&f.name.as_str())).map(|f| f.name.as_str()));
+    let mut params: Vec<&str> = ["source", "target", "value"]
+        .into_iter()
+        .filter(|p| has(p))
+        .collect();
+    let rest: Vec<&str> = e
+        .fields
+        .iter()
+        .filter(|f| f.required && !params.contains(&f.name.as_str()))
+        .map(|f| f.name.as_str())
+        .collect();
+    params.extend(rest);
     let mut sig = Vec::new();
     let mut body = vec![format!("type: '{}'", e.name)];
     for p in &params {
@@ -181,7 +190,11 @@ fn constructor(e: &Entry) -> String {
         }
     }
     sig.push("settings={}".into());
-    format!("({}):: {{ {} }} + settings", sig.join(", "), body.join(", "))
+    format!(
+        "({}):: {{ {} }} + settings",
+        sig.join(", "),
+        body.join(", ")
+    )
 }
 
 #[derive(Default)]

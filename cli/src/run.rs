@@ -165,7 +165,15 @@ fn read_inputs(
                 Ok(Some(Line::Text(bytes))) => {
                     number += 1;
                     progress.inc(bytes.len() as u64 + 1);
-                    batch.push(Message::new(bytes));
+                    let mut message = Message::new(bytes);
+                    if number == 1 {
+                        // Only the first line is marked: transforms that care where an input
+                        // starts (a flow-log header) can tell, at no cost to the other lines.
+                        message
+                            .meta_mut()
+                            .insert("input".into(), serde_json::json!({"name": name, "line": 1}));
+                    }
+                    batch.push(message);
                     if batch.len() >= batch_size
                         && tx
                             .blocking_send(Event::Batch(std::mem::replace(

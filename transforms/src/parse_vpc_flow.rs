@@ -22,10 +22,11 @@ use std::sync::Arc;
 
 pub fn register(r: &mut Registry) {
     r.transform("parse.vpc_flow", |s: VpcFlowSettings, b| {
-        let layout = Layout::new(&s.fields, &s.mapping).map_err(|e| b.fail(format!("field `fields`: {e}")))?;
+        let layout = Layout::new(&s.fields, &s.mapping)
+            .map_err(|e| b.fail(format!("field `fields`: {e}")))?;
         Ok(VpcFlow {
             default: Arc::new(layout),
-            current: Mutex::new(None),
+            state: Mutex::new(HeaderState::default()),
             s,
         })
     });
@@ -33,30 +34,105 @@ pub fn register(r: &mut Registry) {
 
 /// The v2 default format, in order.
 pub const DEFAULT_FIELDS: [&str; 14] = [
-    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
-    "packets", "bytes", "start", "end", "action", "log-status",
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
 ];
 
 /// Every field name AWS documents (v2 to v8); a header naming anything else is not a header.
 const KNOWN_FIELDS: &[&str] = &[
-    "version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol",
-    "packets", "bytes", "start", "end", "action", "log-status", "vpc-id", "subnet-id", "instance-id",
-    "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr", "region", "az-id", "sublocation-type",
-    "sublocation-id", "pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path",
-    "ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id",
-    "ecs-container-id", "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn",
-    "ecs-task-arn", "ecs-task-id", "reject-reason", "resource-id", "encryption-status",
-    "interface-type", "next-hop-type", "next-hop-id", "transit-gateway-id",
-    "transit-gateway-attachment-id", "resource-type", "tgw-id", "tgw-attachment-id",
-    "tgw-src-vpc-account-id", "tgw-dst-vpc-account-id", "tgw-src-vpc-id", "tgw-dst-vpc-id",
-    "tgw-src-subnet-id", "tgw-dst-subnet-id", "tgw-src-eni", "tgw-dst-eni", "tgw-src-az-id",
-    "tgw-dst-az-id", "tgw-pair-attachment-id", "packets-lost-no-route", "packets-lost-blackhole",
-    "packets-lost-mtu-exceeded", "packets-lost-ttl-expired",
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "tcp-flags",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "region",
+    "az-id",
+    "sublocation-type",
+    "sublocation-id",
+    "pkt-src-aws-service",
+    "pkt-dst-aws-service",
+    "flow-direction",
+    "traffic-path",
+    "ecs-cluster-arn",
+    "ecs-cluster-name",
+    "ecs-container-instance-arn",
+    "ecs-container-instance-id",
+    "ecs-container-id",
+    "ecs-second-container-id",
+    "ecs-service-name",
+    "ecs-task-definition-arn",
+    "ecs-task-arn",
+    "ecs-task-id",
+    "reject-reason",
+    "resource-id",
+    "encryption-status",
+    "interface-type",
+    "next-hop-type",
+    "next-hop-id",
+    "transit-gateway-id",
+    "transit-gateway-attachment-id",
+    "resource-type",
+    "tgw-id",
+    "tgw-attachment-id",
+    "tgw-src-vpc-account-id",
+    "tgw-dst-vpc-account-id",
+    "tgw-src-vpc-id",
+    "tgw-dst-vpc-id",
+    "tgw-src-subnet-id",
+    "tgw-dst-subnet-id",
+    "tgw-src-eni",
+    "tgw-dst-eni",
+    "tgw-src-az-id",
+    "tgw-dst-az-id",
+    "tgw-pair-attachment-id",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
+    "packets-lost-ttl-expired",
 ];
 
 const INTEGER_FIELDS: &[&str] = &[
-    "version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags",
-    "traffic-path", "packets-lost-no-route", "packets-lost-blackhole", "packets-lost-mtu-exceeded",
+    "version",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "tcp-flags",
+    "traffic-path",
+    "packets-lost-no-route",
+    "packets-lost-blackhole",
+    "packets-lost-mtu-exceeded",
     "packets-lost-ttl-expired",
 ];
 
@@ -158,12 +234,28 @@ impl Layout {
 struct VpcFlow {
     s: VpcFlowSettings,
     default: Arc<Layout>,
-    /// The layout from the last header line seen, if any.
-    current: Mutex<Option<Arc<Layout>>>,
+    state: Mutex<HeaderState>,
+}
+
+#[derive(Default)]
+struct HeaderState {
+    /// The layout from the header of the current input, if it had one.
+    layout: Option<Arc<Layout>>,
+    /// Whether any line was seen since the start (or the last flush).
+    seen_any: bool,
+}
+
+/// Runners mark the first line of each input with `@meta.input.line = 1`.
+fn message_is_first_line(meta: &Value) -> bool {
+    meta.get("input")
+        .and_then(|i| i.get("line"))
+        .and_then(Value::as_u64)
+        == Some(1)
 }
 
 impl Transform for VpcFlow {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
+        let first_of_input = message_is_first_line(message.meta());
         let parsed = {
             let text = match crate::common::get_str(&mut message, &self.s.source) {
                 Ok(Some(t)) => t,
@@ -173,13 +265,28 @@ impl Transform for VpcFlow {
                 }
                 Err(e) => return Err(Failed::new(message, e)),
             };
-            let text = text.trim();
-            if let Some(layout) = self.header(text) {
-                *self.current.lock() = Some(Arc::new(layout));
-                None
-            } else {
-                let layout = self.current.lock().clone().unwrap_or_else(|| self.default.clone());
-                Some(self.parse(text, &layout))
+            let text = text.trim_end_matches(['\r', '\n']);
+            let mut state = self.state.lock();
+            let seen = std::mem::replace(&mut state.seen_any, true);
+            match self.header(text) {
+                // A header belongs at the top of a file; in mid-stream it means two formats
+                // were mixed, and switching silently would misread every line after it.
+                Some(layout) if first_of_input || !seen => {
+                    state.layout = Some(Arc::new(layout));
+                    None
+                }
+                Some(_) => Some(Err(TransformError::invalid(
+                    "a header line in the middle of the input: flow logs of two formats are mixed",
+                ))),
+                None => {
+                    if first_of_input {
+                        // A new input without a header: back to the configured order.
+                        state.layout = None;
+                    }
+                    let layout = state.layout.clone().unwrap_or_else(|| self.default.clone());
+                    drop(state);
+                    Some(self.parse(text, &layout))
+                }
             }
         };
         match parsed {
@@ -208,7 +315,7 @@ impl Transform for VpcFlow {
 
     fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
         // A header belongs to its file; the next input starts over.
-        *self.current.lock() = None;
+        *self.state.lock() = HeaderState::default();
         Ok(())
     }
 
@@ -224,7 +331,7 @@ impl VpcFlow {
         if first.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
             return None;
         }
-        let names: Vec<String> = line.split_ascii_whitespace().map(str::to_string).collect();
+        let names: Vec<String> = line.split(' ').map(str::to_string).collect();
         names
             .iter()
             .all(|n| KNOWN_FIELDS.contains(&n.as_str()))
@@ -233,7 +340,8 @@ impl VpcFlow {
     }
 
     fn parse(&self, line: &str, layout: &Layout) -> Result<Map<String, Value>, TransformError> {
-        let values: Vec<&str> = line.split_ascii_whitespace().collect();
+        // AWS writes exactly one space between fields; anything else is not a flow log.
+        let values: Vec<&str> = line.split(' ').collect();
         if values.len() != layout.columns.len() {
             return Err(TransformError::invalid(format!(
                 "a VPC flow record needs {} fields ({}), found {}",
@@ -247,9 +355,17 @@ impl VpcFlow {
             if *raw == "-" {
                 continue;
             }
+            if raw.is_empty() {
+                return Err(TransformError::invalid(format!(
+                    "{name} is empty: fields must be separated by exactly one space"
+                )));
+            }
             let value = if column.integer {
-                let n: u64 = raw.parse().map_err(|_| {
-                    TransformError::invalid(format!("{name} `{raw}` is not a whole number"))
+                // ECS stores these as `long`: a value past i64::MAX cannot be kept faithfully.
+                let n: i64 = raw.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                    TransformError::invalid(format!(
+                        "{name} `{raw}` is not a whole number from 0 to 2^63-1"
+                    ))
                 })?;
                 Value::from(n)
             } else {
@@ -279,31 +395,55 @@ fn validate(values: &[&str], layout: &Layout) -> Result<(), TransformError> {
         if let Some(p) = get(port)
             && p.parse::<u64>().is_ok_and(|p| p > 65535)
         {
-            return Err(TransformError::invalid(format!("{port} `{p}` is not a port (0 to 65535)")));
+            return Err(TransformError::invalid(format!(
+                "{port} `{p}` is not a port (0 to 65535)"
+            )));
         }
     }
     for addr in ["srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr"] {
         if let Some(a) = get(addr)
             && a.parse::<IpAddr>().is_err()
         {
-            return Err(TransformError::invalid(format!("{addr} `{a}` is not an IP address")));
+            return Err(TransformError::invalid(format!(
+                "{addr} `{a}` is not an IP address"
+            )));
         }
     }
     if let Some(a) = get("action")
         && a != "ACCEPT"
         && a != "REJECT"
     {
-        return Err(TransformError::invalid(format!("action `{a}` is neither ACCEPT nor REJECT")));
+        return Err(TransformError::invalid(format!(
+            "action `{a}` is neither ACCEPT nor REJECT"
+        )));
     }
     if let Some(p) = get("protocol")
         && p.parse::<u64>().is_ok_and(|p| p > 255)
     {
-        return Err(TransformError::invalid(format!("protocol `{p}` is not an IANA protocol number (0 to 255)")));
+        return Err(TransformError::invalid(format!(
+            "protocol `{p}` is not an IANA protocol number (0 to 255)"
+        )));
+    }
+    if let Some(a) = get("account-id")
+        && (a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(TransformError::invalid(format!(
+            "account-id `{a}` is not a 12-digit AWS account id"
+        )));
+    }
+    if let Some(st) = get("log-status")
+        && !matches!(st, "OK" | "NODATA" | "SKIPDATA")
+    {
+        return Err(TransformError::invalid(format!(
+            "log-status `{st}` is not OK, NODATA or SKIPDATA"
+        )));
     }
     if let (Some(s), Some(e)) = (get("start"), get("end"))
         && s.parse::<u64>().ok() > e.parse::<u64>().ok()
     {
-        return Err(TransformError::invalid(format!("start `{s}` is after end `{e}`")));
+        return Err(TransformError::invalid(format!(
+            "start `{s}` is after end `{e}`"
+        )));
     }
     Ok(())
 }
@@ -359,8 +499,9 @@ fn derive_ecs(record: &mut Value, values: &[&str], layout: &Layout) -> Result<()
             network.insert(key.into(), json!(n));
         }
     }
-    let existing = entry(map, "network");
-    existing.extend(network);
+    if !network.is_empty() {
+        entry(map, "network").extend(network);
+    }
 
     let mut event = Map::new();
     event.insert("kind".into(), json!("event"));
@@ -389,20 +530,33 @@ fn derive_ecs(record: &mut Value, values: &[&str], layout: &Layout) -> Result<()
     }
     if let Some(status @ ("NODATA" | "SKIPDATA")) = get("log-status") {
         // Kept, not dropped: a gap in the record is itself worth seeing.
-        map.insert("tags".into(), json!([format!("vpcflow-{}", status.to_ascii_lowercase())]));
+        map.insert(
+            "tags".into(),
+            json!([format!("vpcflow-{}", status.to_ascii_lowercase())]),
+        );
     }
     entry(map, "event").extend(event);
     entry(map, "cloud").insert("provider".into(), json!("aws"));
     if !related.is_empty() {
-        let ips = related.into_iter().map(|a| Value::String(a.into())).collect();
+        let ips = related
+            .into_iter()
+            .map(|a| Value::String(a.into()))
+            .collect();
         entry(map, "related").insert("ip".into(), Value::Array(ips));
     }
     if let Some(flags) = get("tcp-flags").and_then(|f| f.parse::<u64>().ok()) {
-        let names: Vec<Value> = [(1, "fin"), (2, "syn"), (4, "rst"), (8, "psh"), (16, "ack"), (32, "urg")]
-            .into_iter()
-            .filter(|(bit, _)| flags & bit != 0)
-            .map(|(_, n)| json!(n))
-            .collect();
+        let names: Vec<Value> = [
+            (1, "fin"),
+            (2, "syn"),
+            (4, "rst"),
+            (8, "psh"),
+            (16, "ack"),
+            (32, "urg"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, n)| json!(n))
+        .collect();
         let aws = entry(map, "aws");
         let vpcflow = aws
             .entry("vpcflow")
@@ -468,6 +622,25 @@ mod tests {
     }
 
     #[test]
+    fn a_header_in_mid_stream_is_an_error() {
+        let p = run(
+            config("parse.vpc_flow", json!({})),
+            vec![
+                Message::new(V2),
+                Message::new(DEFAULT_HEADER),
+                Message::new(V2),
+            ],
+        );
+        assert_eq!(p.output.len(), 2);
+        assert_eq!(
+            crate::testing::reasons(&p),
+            vec!["a header line in the middle of the input: flow logs of two formats are mixed"]
+        );
+    }
+
+    const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+    #[test]
     fn nodata_is_kept_and_marked() {
         let out = apply_raw(
             config("parse.vpc_flow", json!({})),
@@ -482,12 +655,34 @@ mod tests {
         let c = config("parse.vpc_flow", json!({}));
         let cases = [
             ("2 123456789012 eni-1 10.0.0.1", "needs 14 fields"),
-            (&V2.replace(" 443 ", " abc "), "srcport `abc` is not a whole number"),
-            (&V2.replace(" 443 ", " 70000 "), "srcport `70000` is not a port"),
-            (&V2.replace("10.0.1.5", "10.0.0.999"), "srcaddr `10.0.0.999` is not an IP address"),
+            (
+                &V2.replace(" 443 ", " abc "),
+                "srcport `abc` is not a whole number",
+            ),
+            (
+                &V2.replace(" 443 ", " 70000 "),
+                "srcport `70000` is not a port",
+            ),
+            (
+                &V2.replace("10.0.1.5", "10.0.0.999"),
+                "srcaddr `10.0.0.999` is not an IP address",
+            ),
             (&V2.replace("ACCEPT", "MAYBE"), "action `MAYBE` is neither"),
-            (&V2.replace(" 840 ", " -5 "), "bytes `-5` is not a whole number"),
-            (&V2.replace("1700000000 1700000060", "1700000060 1700000000"), "is after end"),
+            (
+                &V2.replace(" 840 ", " -5 "),
+                "bytes `-5` is not a whole number",
+            ),
+            (
+                &V2.replace(" 840 ", " 18446744073709551616 "),
+                "is not a whole number",
+            ),
+            (&V2.replace(" 443 ", "  443 "), "needs 14 fields"),
+            (&V2.replace("OK", "BROKEN"), "log-status `BROKEN`"),
+            (&V2.replace("123456789012", "12345678901"), "12-digit"),
+            (
+                &V2.replace("1700000000 1700000060", "1700000060 1700000000"),
+                "is after end",
+            ),
         ];
         for (line, why) in cases {
             let err = apply_raw_err(c.clone(), line);
@@ -497,7 +692,13 @@ mod tests {
 
     #[test]
     fn unknown_field_in_config_is_a_config_error() {
-        let e = crate::testing::build_error(config("parse.vpc_flow", json!({"fields": ["version", "srcadr"]})));
-        assert!(e.contains("field `fields`: `srcadr` is not a VPC flow log field"), "{e}");
+        let e = crate::testing::build_error(config(
+            "parse.vpc_flow",
+            json!({"fields": ["version", "srcadr"]}),
+        ));
+        assert!(
+            e.contains("field `fields`: `srcadr` is not a VPC flow log field"),
+            "{e}"
+        );
     }
 }
