@@ -110,7 +110,9 @@ impl Config {
             }
         }
         match (steps, errors) {
-            (Ok(s), Ok(e)) if problems.is_empty() => Ok(Pipeline::new(s, e, self.on_error)),
+            (Ok(s), Ok(e)) if problems.is_empty() => {
+                Ok(Pipeline::new(s, e, self.on_error).with_metrics(with_stores.metrics().clone()))
+            }
             (s, e) => {
                 let mut all = Vec::new();
                 all.extend(s.err().map(|e| e.0).unwrap_or_default());

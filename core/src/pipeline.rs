@@ -384,6 +384,7 @@ pub struct Pipeline {
     errors: Steps,
     on_error: OnError,
     totals: Counters,
+    metrics: crate::registry::Metrics,
 }
 
 impl Pipeline {
@@ -393,7 +394,14 @@ impl Pipeline {
             errors,
             on_error,
             totals: Counters::default(),
+            metrics: Default::default(),
         }
+    }
+
+    /// Shows these named counters (cache hits, lookups) in the account.
+    pub fn with_metrics(mut self, metrics: crate::registry::Metrics) -> Pipeline {
+        self.metrics = metrics;
+        self
     }
 
     pub fn steps(&self) -> &Steps {
@@ -492,7 +500,11 @@ impl Pipeline {
             .collect::<Vec<_>>();
         let mut totals = self.totals.get();
         totals.dropped = self.steps.iter().map(|s| s.counts().dropped).sum();
-        Account { totals, steps }
+        Account {
+            totals,
+            steps,
+            counters: self.metrics.snapshot(),
+        }
     }
 }
 
@@ -523,6 +535,8 @@ fn tag(r: Rejected) -> Message {
 pub struct Account {
     pub totals: Counts,
     pub steps: Vec<(String, Counts)>,
+    /// Named counters kept by components, e.g. `stores.users (cache) hits`.
+    pub counters: Vec<(String, u64)>,
 }
 
 impl fmt::Display for Account {
@@ -540,6 +554,9 @@ impl fmt::Display for Account {
                 "  {location:<width$}  in {:>9}  out {:>9}  dropped {:>7}  errored {:>7}",
                 c.input, c.output, c.dropped, c.errored
             )?;
+        }
+        for (name, value) in &self.counters {
+            writeln!(f, "  {name}: {value}")?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 /// Settings every transform accepts besides its own.
 pub const COMMON_TRANSFORM_FIELDS: &[&str] = &["type", "when", "name"];
@@ -302,9 +303,42 @@ fn type_label(schema: &Value, defs: Option<&Map<String, Value>>) -> String {
 #[derive(Default, Clone)]
 pub struct Resources {
     items: BTreeMap<String, Arc<dyn Any + Send + Sync>>,
+    metrics: Metrics,
+}
+
+/// Named counters that components keep (cache hits and misses, lookups that timed out); the
+/// run's account prints them after the per-step lines.
+#[derive(Default, Clone)]
+pub struct Metrics {
+    counters: Arc<parking_lot::Mutex<BTreeMap<String, Arc<AtomicU64>>>>,
+}
+
+impl Metrics {
+    /// The counter of this name, created at zero the first time it is asked for.
+    pub fn counter(&self, name: &str) -> Arc<AtomicU64> {
+        self.counters
+            .lock()
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Every counter and its value, by name.
+    pub fn snapshot(&self) -> Vec<(String, u64)> {
+        self.counters
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect()
+    }
 }
 
 impl Resources {
+    /// The run's named counters, shared by every copy of these resources.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     pub fn insert<T: Any + Send + Sync>(&mut self, name: impl Into<String>, item: Arc<T>) {
         self.items.insert(name.into(), item);
     }
