@@ -41,6 +41,10 @@ pub struct Config {
     /// Named stores (memory, file, mmdb, dynamodb...) that transforms refer to.
     #[serde(default)]
     pub stores: BTreeMap<String, Value>,
+    /// Settings shared by every AWS client of the run (region, endpoint, retries); read by
+    /// sluice-connectors, opaque here.
+    #[serde(default)]
+    pub aws: Option<Value>,
     /// Tests that travel with the config; `sluice test` runs them.
     #[serde(default)]
     pub tests: Vec<TestCase>,
@@ -90,6 +94,9 @@ impl Config {
         resources: &Resources,
     ) -> Result<Pipeline, ConfigErrors> {
         let mut with_stores = resources.clone();
+        if let Some(aws) = &self.aws {
+            with_stores.set_section("aws", aws.clone());
+        }
         let mut store_errors = Vec::new();
         {
             let builder = Builder::new(registry, resources, &self.pipelines);

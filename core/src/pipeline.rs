@@ -130,10 +130,19 @@ impl Step {
                 rejected.push(self.reject(message, error));
             }
         }
+        self.drain_rejected(&mut out, &mut counts, rejected);
         counts.output = out.messages.iter().filter(|m| !m.is_control()).count() as u64;
         counts.dropped = out.dropped;
         self.counters.add(counts);
         out
+    }
+
+    /// Moves what the transform rejected from outside `apply` (sinks at flush) to the route.
+    fn drain_rejected(&self, out: &mut Output, counts: &mut Counts, rejected: &mut Vec<Rejected>) {
+        for Failed { message, error } in out.rejected.drain(..) {
+            counts.errored += 1;
+            rejected.push(self.reject(message, error));
+        }
     }
 
     fn matches(&self, message: &mut Message) -> Result<bool, TransformError> {
@@ -228,10 +237,7 @@ impl Step {
                 match slot {
                     Some(message) => out.push(message),
                     None => match results.next() {
-                        Some(Ok(o)) => {
-                            out.dropped += o.dropped;
-                            out.messages.extend(o.messages);
-                        }
+                        Some(Ok(o)) => out.append(o),
                         Some(Err(Failed { message, error })) => {
                             counts.errored += 1;
                             rejected.push(self.reject(message, error));
@@ -241,13 +247,17 @@ impl Step {
                 }
             }
             if let Some(c) = control {
-                if let Err(error) = self.transform.flush(&mut out) {
-                    counts.errored += 1;
-                    rejected.push(self.reject(Message::control(), error));
+                match self.transform.flush_async().await {
+                    Ok(o) => out.append(o),
+                    Err(error) => {
+                        counts.errored += 1;
+                        rejected.push(self.reject(Message::control(), error));
+                    }
                 }
                 out.push(c);
             }
         }
+        self.drain_rejected(&mut out, &mut counts, rejected);
         counts.output = out.messages.iter().filter(|m| !m.is_control()).count() as u64;
         counts.dropped = out.dropped;
         self.counters.add(counts);
@@ -318,6 +328,7 @@ impl Steps {
         Ok(Output {
             messages: current,
             dropped,
+            rejected: Vec::new(),
         })
     }
 
@@ -342,10 +353,16 @@ impl Steps {
     async fn tick(&self, rejected: &mut Vec<Rejected>) -> Vec<Message> {
         let mut released = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
-            let mut out = Output::new();
-            if let Err(error) = step.transform.tick(&mut out) {
-                rejected.push(step.reject(Message::control(), error));
-            }
+            let mut out = match step.transform.tick_async().await {
+                Ok(out) => out,
+                Err(error) => {
+                    rejected.push(step.reject(Message::control(), error));
+                    Output::new()
+                }
+            };
+            let mut counts = Counts::default();
+            step.drain_rejected(&mut out, &mut counts, rejected);
+            step.counters.add(counts);
             if !out.messages.is_empty() {
                 step.counters.add(Counts {
                     output: out.messages.len() as u64,

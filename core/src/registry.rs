@@ -304,6 +304,7 @@ fn type_label(schema: &Value, defs: Option<&Map<String, Value>>) -> String {
 pub struct Resources {
     items: BTreeMap<String, Arc<dyn Any + Send + Sync>>,
     metrics: Metrics,
+    sections: BTreeMap<String, Value>,
 }
 
 /// Named counters that components keep (cache hits and misses, lookups that timed out); the
@@ -334,6 +335,15 @@ impl Metrics {
 }
 
 impl Resources {
+    /// A top-level config section that components share (e.g. `aws`).
+    pub fn section(&self, name: &str) -> Option<&Value> {
+        self.sections.get(name)
+    }
+
+    pub fn set_section(&mut self, name: &str, value: Value) {
+        self.sections.insert(name.to_string(), value);
+    }
+
     /// The run's named counters, shared by every copy of these resources.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics

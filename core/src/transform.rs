@@ -15,6 +15,7 @@ use futures::future::BoxFuture;
 pub struct Output {
     pub(crate) messages: Vec<Message>,
     pub(crate) dropped: u64,
+    pub(crate) rejected: Vec<Failed>,
 }
 
 impl Output {
@@ -33,10 +34,18 @@ impl Output {
         self.dropped += 1;
     }
 
-    /// Takes over another output's messages and drop count (for transforms that wrap others).
+    /// Sends a message to the error route from where `apply` cannot: a sink whose batch failed
+    /// at flush time, after the messages had passed on.
+    pub fn reject(&mut self, message: Message, error: TransformError) {
+        self.rejected.push(Failed { message, error });
+    }
+
+    /// Takes over another output's messages, drops and rejections (for transforms that wrap
+    /// others).
     pub fn append(&mut self, other: Output) {
         self.messages.extend(other.messages);
         self.dropped += other.dropped;
+        self.rejected.extend(other.rejected);
     }
 
     pub fn messages(&self) -> &[Message] {
@@ -97,6 +106,21 @@ pub trait Transform: Send + Sync {
 
     fn mode(&self) -> Mode {
         Mode::Parallel
+    }
+
+    /// `flush` for transforms that must wait (a sink sending its last batch). The engine calls
+    /// this instead of `flush` for `Async` transforms.
+    fn flush_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        let mut out = Output::new();
+        let result = self.flush(&mut out).map(|()| out);
+        Box::pin(std::future::ready(result))
+    }
+
+    /// `tick` for transforms that must wait; the engine always calls this one.
+    fn tick_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        let mut out = Output::new();
+        let result = self.tick(&mut out).map(|()| out);
+        Box::pin(std::future::ready(result))
     }
 
     /// Processes a batch of data messages, one result per input. Async transforms override this.
