@@ -1,11 +1,26 @@
-//! The meta family: transforms that run other transforms (`meta.switch` now; for_each, err,
-//! retry and pipeline in the catalogue issue).
+//! The meta family: transforms that run other transforms.
+//!
+//! This file holds branching and looping (`meta.switch`, `meta.for_each`) and the helpers every
+//! meta transform shares; named pipelines (`meta.pipeline`) are in `meta_pipeline.rs`, failure
+//! handling (`meta.err`, `meta.retry`) in `meta_failure.rs`, the exactly-once guard
+//! (`meta.kv_store_lock`) in `meta_lock.rs`, and timing (`meta.metric_duration`) in
+//! `meta_duration.rs`.
+//!
+//! Inner transforms run on the calling thread through [`Steps::run_sync`], so they must not wait:
+//! a config that nests a remote lookup, a send, `meta.retry` or `meta.kv_store_lock` is refused
+//! when it is built (the engine has no public way yet to await nested steps). A failure inside
+//! names its full place, e.g. `transforms[2] (meta.for_each).transforms[0] (string.to_lower)`.
 
+use crate::common::{target_or, wrong_type};
+use futures::future::{BoxFuture, join_all};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::transform::Mode;
-use sluice_core::{Condition, Failed, Message, Output, Registry, Steps, Transform};
+use sluice_core::transform::{BatchItem, Mode};
+use sluice_core::{
+    Builder, Condition, ConfigErrors, Failed, Message, Output, Path, Registry, Steps, Transform,
+    TransformError,
+};
 
 pub fn register(r: &mut Registry) {
     r.transform("meta.switch", |s: SwitchSettings, b| {
@@ -17,14 +32,13 @@ pub fn register(r: &mut Registry) {
                 .as_ref()
                 .map(|w| b.condition(&format!("cases[{i}].when"), w))
                 .transpose();
-            let steps = b.steps(&format!("cases[{i}].transforms"), &case.transforms);
+            let steps = inner_steps(
+                b,
+                "meta.switch",
+                &format!("cases[{i}].transforms"),
+                &case.transforms,
+            );
             match (when, steps) {
-                (Ok(when), Ok(steps)) if steps.is_async() => {
-                    let _ = when;
-                    errors.push(b.error(format!(
-                        "cases[{i}].transforms: transforms that wait on the network cannot run inside meta.switch yet; put them at the top level with a `when`"
-                    )));
-                }
                 (Ok(when), Ok(steps)) => cases.push((when, steps)),
                 (w, s) => {
                     errors.extend(w.err().map(|e| e.0).unwrap_or_default());
@@ -35,9 +49,91 @@ pub fn register(r: &mut Registry) {
         if errors.is_empty() {
             Ok(Switch { cases })
         } else {
-            Err(sluice_core::ConfigErrors(errors))
+            Err(ConfigErrors(errors))
         }
     });
+    r.transform("meta.for_each", |s: ForEachSettings, b| {
+        Ok(ForEach {
+            steps: inner_steps(b, "meta.for_each", "transforms", &s.transforms)?,
+            settings: s,
+        })
+    });
+}
+
+/// Builds the transforms nested under `field` of a meta transform, refusing those that wait (on
+/// I/O or timers): nested steps run synchronously.
+pub(crate) fn inner_steps(
+    b: &Builder,
+    owner: &str,
+    field: &str,
+    values: &[Value],
+) -> Result<Steps, ConfigErrors> {
+    let steps = b.steps(field, values)?;
+    if steps.is_async() {
+        return Err(b.fail(format!(
+            "{field}: transforms that wait (remote lookups, sends, meta.retry, meta.kv_store_lock) cannot run inside {owner} yet; put them at the top level with a `when`"
+        )));
+    }
+    Ok(steps)
+}
+
+/// Runs one message through nested steps; a failure keeps the inner place in its reason.
+#[allow(clippy::result_large_err)] // `Failed` is what `Transform::apply` returns too.
+pub(crate) fn run_inner(steps: &Steps, message: Message) -> Result<Output, Failed> {
+    steps
+        .run_sync(vec![message])
+        .map_err(|(m, e)| Failed::new(m, e))
+}
+
+/// Sends a control message through nested steps and passes on what their buffers release.
+pub(crate) fn flush_inner(steps: &Steps, out: &mut Output) -> Result<(), TransformError> {
+    let released = steps
+        .run_sync(vec![Message::control()])
+        .map_err(|(_, e)| e)?;
+    let dropped = released.dropped();
+    append_data(out, released.into_messages(), dropped);
+    Ok(())
+}
+
+/// Adds data messages (control messages left out) and a drop count to an output.
+pub(crate) fn append_data(out: &mut Output, messages: Vec<Message>, dropped: u64) {
+    messages
+        .into_iter()
+        .filter(|m| !m.is_control())
+        .for_each(|m| out.push(m));
+    for _ in 0..dropped {
+        // Output only counts drops as they happen; replay the inner count.
+        out.drop_message(Message::control());
+    }
+}
+
+/// A meta transform that waits on something for each message (a lock, a backoff) around its
+/// nested steps; [`Concurrent`] makes it a transform.
+pub(crate) trait PerMessage: Send + Sync {
+    fn steps(&self) -> &Steps;
+    fn run(&self, message: Message) -> impl Future<Output = BatchItem> + Send + '_;
+}
+
+/// A [`PerMessage`] as an async transform: the messages of a batch are handled concurrently.
+pub(crate) struct Concurrent<T>(pub T);
+
+impl<T: PerMessage> Transform for Concurrent<T> {
+    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+        out.append(futures::executor::block_on(self.0.run(message))?);
+        Ok(())
+    }
+
+    fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
+        Box::pin(join_all(batch.into_iter().map(|m| self.0.run(m))))
+    }
+
+    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
+        flush_inner(self.0.steps(), out)
+    }
+
+    fn mode(&self) -> Mode {
+        Mode::Async
+    }
 }
 
 /// Run the transforms of the first case whose `when` matches (a case without `when` always
@@ -73,50 +169,157 @@ impl Transform for Switch {
                 None => true,
             };
             if matched {
-                return match steps.run_sync(vec![message]) {
-                    Ok(o) => {
-                        out.append(o);
-                        Ok(())
-                    }
-                    Err((m, e)) => Err(Failed::new(m, e)),
-                };
+                out.append(run_inner(steps, message)?);
+                return Ok(());
             }
         }
         out.push(message);
         Ok(())
     }
 
-    fn flush(&self, out: &mut Output) -> Result<(), sluice_core::TransformError> {
-        for (_, steps) in &self.cases {
-            match steps.run_sync(vec![Message::control()]) {
-                Ok(o) => o
-                    .into_messages()
-                    .into_iter()
-                    .filter(|m| !m.is_control())
-                    .for_each(|m| out.push(m)),
-                Err((_, e)) => return Err(e),
-            }
-        }
-        Ok(())
+    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
+        self.cases
+            .iter()
+            .try_for_each(|(_, steps)| flush_inner(steps, out))
     }
 
     fn mode(&self) -> Mode {
-        self.cases
-            .iter()
-            .map(|(_, s)| s.mode())
-            .fold(
-                Mode::Parallel,
-                |a, m| if m == Mode::Parallel { a } else { m },
-            )
+        strictest(self.cases.iter().map(|(_, s)| s))
+    }
+}
+
+/// The mode a transform wrapping these step lists must declare.
+fn strictest<'a>(lists: impl Iterator<Item = &'a Steps>) -> Mode {
+    lists.map(Steps::mode).fold(Mode::Parallel, |a, m| match m {
+        Mode::Parallel => a,
+        m => m,
+    })
+}
+
+/// Run `transforms` on each element of the array at `source` and write what comes out, in
+/// order, as an array to `target`. Each element runs as a message of its own whose data is the
+/// element (it starts with a copy of the message's metadata; changes to that copy are
+/// discarded). An element the inner transforms drop is left out, one they split gives several
+/// elements, and what stateful inner transforms hold is released at the end of each array. An
+/// element whose data the transforms turn into text (string transforms, `format.json`,
+/// `aggregate.*`) goes back as a string; end with `parse.json` to make it JSON again. If
+/// the inner transforms fail on any element, the whole message fails, with the element's index
+/// and the inner transform's place in the reason. A missing source passes the message
+/// unchanged; a source that is not an array is an error.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ForEachSettings {
+    /// The array to walk; the empty path is the whole data.
+    #[serde(default)]
+    pub source: Path,
+    /// Where to write the new array; defaults to `source`.
+    #[serde(default)]
+    pub target: Option<Path>,
+    /// What to run on each element; with none, the array is copied as it is.
+    #[serde(default)]
+    pub transforms: Vec<Value>,
+}
+
+struct ForEach {
+    settings: ForEachSettings,
+    steps: Steps,
+}
+
+impl ForEach {
+    fn map_items(&self, items: Vec<Value>, meta: &Value) -> Result<Vec<Value>, TransformError> {
+        let source = &self.settings.source;
+        let mut results = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let mut element = Message::from_value(item);
+            if let Value::Object(m) = meta {
+                *element.meta_mut() = m.clone();
+            }
+            let out =
+                self.steps
+                    .run_sync(vec![element])
+                    .map_err(|(_, e)| TransformError::Nested {
+                        location: format!("element {i} of `{source}`"),
+                        source: Box::new(e),
+                    })?;
+            for m in out.into_messages() {
+                results.push(element_value(m, i)?);
+            }
+        }
+        if self.steps.mode() != Mode::Parallel {
+            let released = self
+                .steps
+                .run_sync(vec![Message::control()])
+                .map_err(|(_, e)| TransformError::Nested {
+                    location: format!("end of `{source}`"),
+                    source: Box::new(e),
+                })?;
+            for m in released.into_messages() {
+                if !m.is_control() {
+                    results.push(element_value(m, results.len())?);
+                }
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// What an element became, as a JSON value: its JSON data, or its text.
+fn element_value(mut m: Message, index: usize) -> Result<Value, TransformError> {
+    if m.is_parsed() {
+        return m.take_value();
+    }
+    String::from_utf8(m.into_bytes())
+        .map(Value::String)
+        .map_err(|_| {
+            TransformError::invalid(format!(
+                "element {index}: the inner transforms made binary data, which cannot go into a JSON array; encode it (e.g. base64) inside the loop"
+            ))
+        })
+}
+
+impl Transform for ForEach {
+    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
+        let source = &self.settings.source;
+        let items = match message.get(source) {
+            Ok(None) => {
+                out.push(message);
+                return Ok(());
+            }
+            Ok(Some(Value::Array(items))) => Ok(items.clone()),
+            Ok(Some(other)) => Err(wrong_type(source, "an array", other)),
+            Err(e) => Err(e),
+        };
+        let result = items
+            .and_then(|items| self.map_items(items, message.meta()))
+            .and_then(|new| {
+                message.set(target_or(&self.settings.target, source), Value::Array(new))
+            });
+        match result {
+            Ok(()) => {
+                out.push(message);
+                Ok(())
+            }
+            Err(e) => Err(Failed::new(message, e)),
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        self.steps.mode()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::testing::{apply, build_error, config};
-    use serde_json::json;
+pub(crate) mod tests {
+    use crate::testing::{apply, apply_err, build_error, config, run};
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+    use sluice_core::Message;
 
-    fn switch() -> serde_json::Value {
+    #[test]
+    fn example_config_passes() {
+        crate::aggregate::tests::check_example("meta");
+    }
+
+    fn switch() -> Value {
         config(
             "meta.switch",
             json!({"cases": [
@@ -141,7 +344,7 @@ mod tests {
         );
         assert_eq!(
             apply(switch(), &json!({"k": "b", "n": 500})),
-            Vec::<serde_json::Value>::new()
+            Vec::<Value>::new()
         );
         assert_eq!(
             apply(switch(), &json!({"k": "b"})),
@@ -156,5 +359,202 @@ mod tests {
             json!({"cases": [{"transforms": [{"type": "object.copy", "tagret": "x"}]}]}),
         ));
         assert!(e.contains("transforms[0] (meta.switch).cases[0].transforms[0] (object.copy): unknown field `tagret` (did you mean `target`?)"), "{e}");
+    }
+
+    fn lower_each(source: &str, target: Option<&str>) -> Value {
+        let mut c = config(
+            "meta.for_each",
+            json!({"source": source, "transforms": [{"type": "string.to_lower"}]}),
+        );
+        if let Some(t) = target {
+            c["transforms"][0]["target"] = json!(t);
+        }
+        c
+    }
+
+    #[test]
+    fn for_each_maps_every_element() {
+        assert_eq!(
+            apply(
+                lower_each("arns", None),
+                &json!({"arns": ["A", "Ünï", "c"]})
+            ),
+            vec![json!({"arns": ["a", "ünï", "c"]})]
+        );
+        assert_eq!(
+            apply(
+                lower_each("arns", Some("lower")),
+                &json!({"arns": ["A"], "x": 1})
+            ),
+            vec![json!({"arns": ["A"], "x": 1, "lower": ["a"]})]
+        );
+        // The whole data as the array.
+        assert_eq!(
+            apply(lower_each("", None), &json!(["X", "Y"])),
+            vec![json!(["x", "y"])]
+        );
+    }
+
+    #[test]
+    fn for_each_over_objects_drops_and_splits() {
+        let c = config(
+            "meta.for_each",
+            json!({"source": "resources", "transforms": [
+                {"type": "utility.drop", "when": {"type": "string.eq", "source": "type", "value": "skip"}},
+                {"type": "string.to_lower", "source": "ARN"}
+            ]}),
+        );
+        assert_eq!(
+            apply(
+                c,
+                &json!({"resources": [{"ARN": "ARN:AWS:S3:::B", "type": "AWS::S3::Bucket"}, {"type": "skip"}, {"ARN": "X"}]})
+            ),
+            vec![
+                json!({"resources": [{"ARN": "arn:aws:s3:::b", "type": "AWS::S3::Bucket"}, {"ARN": "x"}]})
+            ]
+        );
+    }
+
+    #[test]
+    fn for_each_edges() {
+        // Missing source passes unchanged; an empty array stays empty.
+        assert_eq!(
+            apply(lower_each("arns", None), &json!({"x": 1})),
+            vec![json!({"x": 1})]
+        );
+        assert_eq!(
+            apply(lower_each("arns", Some("out")), &json!({"arns": []})),
+            vec![json!({"arns": [], "out": []})]
+        );
+        let e = apply_err(lower_each("arns", None), &json!({"arns": "A"}));
+        assert_eq!(e, "`arns` is string, expected an array");
+        // An inner failure fails the whole message and says which element.
+        let e = apply_err(lower_each("arns", None), &json!({"arns": ["A", 7]}));
+        assert!(
+            e.starts_with("element 1 of `arns`: transforms[0] (meta.for_each).transforms[0] (string.to_lower): "),
+            "{e}"
+        );
+        let e = apply_err(lower_each("arns", None), &json!({"arns": [1]}));
+        assert!(e.contains("expected a string"), "{e}");
+        // Not JSON at all.
+        let p = run(lower_each("arns", None), vec![Message::new("not json")]);
+        assert_eq!(p.errors.len(), 1);
+    }
+
+    #[test]
+    fn for_each_elements_see_the_message_metadata() {
+        let c = json!({"transforms": [
+            {"type": "object.insert", "target": "@meta.account", "value": "123"},
+            {"type": "meta.for_each", "source": "ids", "transforms": [
+                {"type": "object.copy", "source": "@meta.account", "target": "account"},
+                {"type": "object.insert", "target": "@meta.account", "value": "changed"}
+            ]},
+            {"type": "object.copy", "source": "@meta.account", "target": "after"}
+        ]});
+        assert_eq!(
+            apply(c, &json!({"ids": [{"id": "a"}, {"id": 2}]})),
+            vec![
+                json!({"ids": [{"id": "a", "account": "123"}, {"id": 2, "account": "123"}], "after": "123"})
+            ]
+        );
+    }
+
+    #[test]
+    fn stateful_inner_transforms_are_flushed_per_array_and_at_end_of_input() {
+        // Text stays text: aggregate.to_array gives JSON text, which parse.json turns back.
+        let chunk = json!({"type": "aggregate.to_array", "batch": {"count": 2}});
+        let c = config(
+            "meta.for_each",
+            json!({"source": "l", "transforms": [chunk, {"type": "parse.json"}]}),
+        );
+        let p = run(
+            c,
+            vec![
+                Message::new(r#"{"l":[1,2,3]}"#),
+                Message::new(r#"{"l":["a"]}"#),
+            ],
+        );
+        let out: Vec<Value> = p
+            .output
+            .iter()
+            .map(sluice_core::testing::output_value)
+            .collect();
+        assert_eq!(
+            out,
+            vec![json!({"l": [[1, 2], [3]]}), json!({"l": [["a"]]})]
+        );
+        // meta.switch releases what its cases hold when the input ends.
+        let c = config(
+            "meta.switch",
+            json!({"cases": [{"transforms": [{"type": "aggregate.to_array", "batch": {"count": 5}}]}]}),
+        );
+        let p = run(c, vec![Message::new("1"), Message::new("2")]);
+        assert_eq!(p.output.len(), 1);
+        assert_eq!(
+            sluice_core::testing::output_value(&p.output[0]),
+            json!([1, 2])
+        );
+    }
+
+    #[test]
+    fn nested_transforms_that_wait_are_refused() {
+        // meta.retry waits between tries, so it is an async transform.
+        let retry = json!({"type": "meta.retry", "transforms": []});
+        let e = build_error(config(
+            "meta.for_each",
+            json!({"source": "a", "transforms": [retry]}),
+        ));
+        assert!(
+            e.contains("transforms[0] (meta.for_each): transforms: transforms that wait (remote lookups, sends, meta.retry, meta.kv_store_lock) cannot run inside meta.for_each yet"),
+            "{e}"
+        );
+        let e = build_error(config(
+            "meta.switch",
+            json!({"cases": [{"transforms": [retry]}]}),
+        ));
+        assert!(
+            e.contains("cases[0].transforms: transforms that wait"),
+            "{e}"
+        );
+    }
+
+    /// Any JSON value, a few levels deep (for property tests of the meta family).
+    pub(crate) fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            ".{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-z]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// meta.for_each with no inner transforms is the identity.
+        #[test]
+        fn for_each_without_transforms_is_the_identity(items in prop::collection::vec(json_value(), 0..6)) {
+            let input = json!({"list": items});
+            let c = config("meta.for_each", json!({"source": "list"}));
+            prop_assert_eq!(apply(c, &input), vec![input]);
+        }
+
+        /// Lower-casing each element equals lower-casing the elements one by one.
+        #[test]
+        fn for_each_is_elementwise(items in prop::collection::vec(".{0,8}", 0..6)) {
+            let expected: Vec<String> = items.iter().map(|s| s.to_lowercase()).collect();
+            prop_assert_eq!(
+                apply(lower_each("l", None), &json!({"l": items})),
+                vec![json!({"l": expected})]
+            );
+        }
     }
 }
