@@ -90,8 +90,14 @@ pub fn open(input: &Input) -> Result<Box<dyn BufRead + Send>, InputError> {
         Input::Stdin => Box::new(io::stdin()),
         Input::File(p) => Box::new(File::open(p).map_err(io_err)?),
     };
-    let mut reader = BufReader::with_capacity(256 * 1024, raw);
-    let head = reader.fill_buf().map_err(io_err)?;
+    decompressed(BufReader::with_capacity(256 * 1024, raw)).map_err(io_err)
+}
+
+/// The reader itself, or a gzip decoder over it when its first bytes are gzip's magic.
+pub fn decompressed<R: BufRead + Send + 'static>(
+    mut reader: R,
+) -> io::Result<Box<dyn BufRead + Send>> {
+    let head = reader.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(
             256 * 1024,

@@ -4,7 +4,21 @@
 //! `send.*` transforms registered into the same registry as the built-in transforms. The CLI
 //! and the Lambda handlers use [`registry`] to get every component at once.
 
+pub mod aws;
+pub mod dynamodb;
+pub mod dynamodb_item;
 pub mod file;
+pub mod kpl;
+pub mod send_firehose;
+pub mod send_kinesis;
+pub mod send_local;
+pub mod send_s3;
+pub mod send_sns;
+pub mod send_sqs;
+pub mod sink;
+pub mod source;
+pub mod source_kinesis;
+pub mod source_s3;
 
 use sluice_core::Registry;
 
@@ -16,4 +30,12 @@ pub fn registry() -> Registry {
 }
 
 /// Adds the connector-backed transforms (sinks, AWS lookups) to a registry.
-pub fn register(_r: &mut Registry) {}
+pub fn register(r: &mut Registry) {
+    dynamodb::register(r);
+    send_firehose::register(r);
+    send_kinesis::register(r);
+    send_local::register(r);
+    send_s3::register(r);
+    send_sns::register(r);
+    send_sqs::register(r);
+}
