@@ -17,9 +17,14 @@ pub mod meta_duration;
 pub mod meta_failure;
 pub mod meta_lock;
 pub mod meta_pipeline;
+pub mod number;
 pub mod object;
+pub mod object_convert;
+pub mod object_query;
 pub mod parse;
 pub mod string;
+pub mod string_edit;
+pub mod time;
 pub mod utility;
 
 #[cfg(test)]
@@ -40,9 +45,12 @@ pub fn register(r: &mut Registry) {
     meta_failure::register(r);
     meta_lock::register(r);
     meta_pipeline::register(r);
+    number::register(r);
     object::register(r);
     parse::register(r);
     string::register(r);
+    string_edit::register(r);
+    time::register(r);
     utility::register(r);
 }
 
