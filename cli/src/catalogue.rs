@@ -114,8 +114,9 @@ pub fn markdown(registry: &Registry) -> String {
 }
 
 /// Jsonnet constructors: `s.object.copy(source, target, settings={})` for transforms and
-/// `s.cond.string.eq(source, value, settings={})` for conditions. Positional parameters are
-/// `source`, `target` and `value` when the type has them, then its other required settings.
+/// `s.cond.string.eq(source, value, settings={})` for conditions. Positional parameters are the
+/// required settings (`source`, `target`, `value` first), then the optional `source`, `target`
+/// and `value`.
 pub fn libsonnet(registry: &Registry) -> String {
     let mut out = String::from(LIBSONNET_HEADER);
     out.push_str(&constructors(registry));
@@ -129,9 +130,10 @@ const LIBSONNET_HEADER: &str = "// The Sluice library: a constructor for every t
 //   local s = import 'sluice.libsonnet';
 //   s.pipeline([s.parse.json(), s.object.copy('eventName', 'event.action')])
 //
-// Positional parameters are `source`, `target` and `value` when a type has them, then its other
-// required settings; every constructor takes a last `settings` object for the rest (`when`,
-// `name`, options). Named arguments work too: s.string.capture('msg', pattern='(\\d+)').
+// Positional parameters are a type's required settings (`source`, `target`, `value` first), then
+// its optional `source`, `target` and `value`. Every constructor takes a last `settings` object
+// for the rest (`when`, `name`, options). A family named like a helper goes flat (`test.message`
+// is `s.test_message`). Named arguments work too: s.string.capture('(\\d+)', target='port').
 {
   // A whole config.
   pipeline(transforms, errors=[], tests=[], settings={}):: {
@@ -145,16 +147,22 @@ const LIBSONNET_HEADER: &str = "// The Sluice library: a constructor for every t
   when(condition):: { when: condition },
 ";
 
+/// The hand-written functions of the library's header.
+const HELPERS: &[&str] = &["pipeline", "test", "when"];
+
 fn constructors(registry: &Registry) -> String {
     let mut tree = Node::default();
     for (i, (_, list)) in both(registry).into_iter().enumerate() {
         for e in list {
-            let mut path: Vec<&str> = e.name.split('.').collect();
+            let mut path: Vec<String> = e.name.split('.').map(str::to_string).collect();
             match i {
-                1 => path.insert(0, "cond"),
-                2 => path.insert(0, "store"),
+                1 => path.insert(0, "cond".into()),
+                2 => path.insert(0, "store".into()),
+                // A family named like a helper (`test.message`) goes flat: `s.test_message`.
+                _ if HELPERS.contains(&path[0].as_str()) => path = vec![path.join("_")],
                 _ => {}
             }
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
             tree.insert(&path, constructor(&e));
         }
     }
@@ -166,18 +174,17 @@ fn constructors(registry: &Registry) -> String {
 fn constructor(e: &Entry) -> String {
     let has = |name: &str| e.fields.iter().any(|f| f.name == name);
     let required = |name: &str| e.fields.iter().any(|f| f.name == name && f.required);
-    // What to work on and where to put it come first, then what else the type needs.
-    let mut params: Vec<&str> = ["source", "target", "value"]
-        .into_iter()
-        .filter(|p| has(p))
-        .collect();
-    let rest: Vec<&str> = e
-        .fields
-        .iter()
-        .filter(|f| f.required && !params.contains(&f.name.as_str()))
-        .map(|f| f.name.as_str())
-        .collect();
-    params.extend(rest);
+    // Required settings come first (what to work on, where to put it, then the rest), then
+    // the optional `source`, `target` and `value`.
+    let priority = ["source", "target", "value"];
+    let mut params: Vec<&str> = priority.into_iter().filter(|p| required(p)).collect();
+    params.extend(
+        e.fields
+            .iter()
+            .filter(|f| f.required && !priority.contains(&f.name.as_str()))
+            .map(|f| f.name.as_str()),
+    );
+    params.extend(priority.into_iter().filter(|p| has(p) && !required(p)));
     let mut sig = Vec::new();
     let mut body = vec![format!("type: '{}'", e.name)];
     for p in &params {

@@ -360,10 +360,18 @@ fn every_libsonnet_constructor_evaluates() {
             s if s.starts_with("Stores") => "store.",
             _ => "",
         };
-        let accessor: String = format!("{prefix}{name}")
-            .split('.')
-            .map(|p| format!("['{p}']"))
-            .collect();
+        let flat = ["pipeline.", "test.", "when."]
+            .iter()
+            .any(|h| name.starts_with(h))
+            && prefix.is_empty();
+        let accessor: String = if flat {
+            format!("['{}']", name.replace('.', "_"))
+        } else {
+            format!("{prefix}{name}")
+                .split('.')
+                .map(|p| format!("['{p}']"))
+                .collect()
+        };
         // Count the required positional parameters from the library's own signature.
         let leaf = name.rsplit('.').next().unwrap();
         let sig_line = lib

@@ -14,7 +14,7 @@ local flow3 = '2 210987654321 eni-0f9e8d7c6b5a40002 89.160.20.112 10.0.2.20 4002
 s.pipeline(
   [
     { type: 'aggregate.from_string', separator: '\n' },
-    { type: 'utility.drop', when: s.cond.string.starts_with(value='version ') },
+    { type: 'utility.drop', when: { type: 'string.starts_with', value: 'version ' } },
     // The account ID is the second field of a version 2 record.
     { type: 'string.capture', pattern: '^\\S+ (\\S+)', target: '@meta.account' },
     {

@@ -34,6 +34,11 @@ impl Output {
         self.dropped += 1;
     }
 
+    /// Counts drops made elsewhere (inside nested steps) without a message in hand.
+    pub fn count_dropped(&mut self, n: u64) {
+        self.dropped += n;
+    }
+
     /// Sends a message to the error route from where `apply` cannot: a sink whose batch failed
     /// at flush time, after the messages had passed on.
     pub fn reject(&mut self, message: Message, error: TransformError) {

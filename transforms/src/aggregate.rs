@@ -162,6 +162,7 @@ fn copy_meta(message: &mut Message, meta: &Value) {
 
 /// Passes on the pieces a message was split into. An absent source passes the message itself;
 /// no pieces at all (an empty array or text) counts it as dropped by rule.
+#[allow(clippy::result_large_err)] // `Failed` is what `Transform::apply` returns too.
 fn emit_pieces(
     message: Message,
     pieces: Result<Option<Vec<Message>>, TransformError>,

@@ -117,7 +117,7 @@ impl fmt::Display for Duration {
             .iter()
             .rev()
             .filter(|(u, _)| *u != "µs")
-            .find(|(_, scale)| nanos % scale == 0)
+            .find(|(_, scale)| nanos.is_multiple_of(*scale))
             .expect("nanoseconds divide everything");
         write!(f, "{}{unit}", nanos / scale)
     }

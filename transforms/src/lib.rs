@@ -22,8 +22,10 @@ pub mod object;
 pub mod object_convert;
 pub mod object_query;
 pub mod parse;
+pub mod secrets;
 pub mod string;
 pub mod string_edit;
+pub mod test_message;
 pub mod time;
 pub mod utility;
 
@@ -48,8 +50,10 @@ pub fn register(r: &mut Registry) {
     number::register(r);
     object::register(r);
     parse::register(r);
+    secrets::register(r);
     string::register(r);
     string_edit::register(r);
+    test_message::register(r);
     time::register(r);
     utility::register(r);
 }

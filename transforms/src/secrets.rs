@@ -1,0 +1,246 @@
+//! Secrets: values read from the environment when a config is built, and written into URLs
+//! and headers as `${SECRET:ID}`.
+//!
+//! A secret is declared in one of two ways; both read the variable while the config is built, so
+//! a missing or empty variable fails `sluice vet` and `run` before any input is read:
+//!
+//! - as a store (preferred): `stores: {hec_token: {type: "secret", env: "SPLUNK_HEC_TOKEN"}}`,
+//!   used as `${SECRET:hec_token}`. It belongs to the config's resources, so the order of the
+//!   transforms does not matter and two configs in one process never see each other's secrets.
+//! - with the `utility.secret` transform (Substation's way): `{type: "utility.secret", id:
+//!   "hec_token", env: "SPLUNK_HEC_TOKEN"}`. It puts the secret in a process-wide cache when it is
+//!   built; transforms that use it must come after it in the config.
+//!
+//! A transform that takes text with secrets calls [`check`] in its register closure (so an
+//! unknown ID is a config error naming the field) and [`interpolate`] to get the text to send.
+//! The value of a secret is never printed: `Debug` redacts it and errors name only the ID and
+//! the variable.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use sluice_core::registry::SharedResource;
+use sluice_core::{Registry, Resources};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, LazyLock, RwLock};
+
+const OPEN: &str = "${SECRET:";
+
+/// A secret value and where it came from.
+pub struct Secret {
+    id: String,
+    env: String,
+    value: String,
+}
+
+impl Secret {
+    /// Reads the environment variable `env` as the secret `id`.
+    pub fn from_env(id: &str, env: &str) -> Result<Secret, SecretError> {
+        let problem = match std::env::var(env) {
+            Ok(value) if !value.is_empty() => {
+                return Ok(Secret {
+                    id: id.to_string(),
+                    env: env.to_string(),
+                    value,
+                });
+            }
+            Ok(_) => "is empty",
+            Err(std::env::VarError::NotPresent) => "is not set",
+            Err(std::env::VarError::NotUnicode(_)) => "is not valid UTF-8",
+        };
+        Err(SecretError::Env {
+            id: id.to_string(),
+            env: env.to_string(),
+            problem,
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The secret itself: only for the request that needs it, never for a log line.
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secret")
+            .field("id", &self.id)
+            .field("env", &self.env)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a secret could not be read or used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable `{env}` for secret `{id}` {problem}")]
+    Env {
+        id: String,
+        env: String,
+        problem: &'static str,
+    },
+    #[error(
+        "`${{SECRET:{id}}}` names no secret; declare it in `stores` as {{\"type\": \"secret\", \"env\": \"VARIABLE\"}} or with a utility.secret transform before this one"
+    )]
+    Unknown { id: String },
+    #[error("`${{SECRET:` is not closed; write `${{SECRET:ID}}`")]
+    Unterminated,
+}
+
+/// Secrets declared by `utility.secret`, for the life of the process.
+static PROCESS: LazyLock<RwLock<HashMap<String, Arc<Secret>>>> = LazyLock::new(Default::default);
+
+/// Adds a secret to the process-wide cache (what `utility.secret` does), replacing one of the
+/// same ID.
+pub fn remember(secret: Secret) {
+    let mut all = PROCESS.write().unwrap_or_else(|e| e.into_inner());
+    all.insert(secret.id.clone(), Arc::new(secret));
+}
+
+/// The secret of this ID: a `secret` store in `resources` first, then the process-wide cache.
+pub fn lookup(id: &str, resources: &Resources) -> Option<Arc<Secret>> {
+    resources.get::<Secret>(id).or_else(|| {
+        let all = PROCESS.read().unwrap_or_else(|e| e.into_inner());
+        all.get(id).cloned()
+    })
+}
+
+/// The IDs named by `${SECRET:ID}` in `text`, in order.
+pub fn references(text: &str) -> Result<Vec<&str>, SecretError> {
+    let mut ids = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len()..];
+        let end = after.find('}').ok_or(SecretError::Unterminated)?;
+        ids.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    Ok(ids)
+}
+
+/// Checks that every secret `text` names is declared; for register closures.
+pub fn check(text: &str, resources: &Resources) -> Result<(), SecretError> {
+    for id in references(text)? {
+        if lookup(id, resources).is_none() {
+            return Err(SecretError::Unknown { id: id.to_string() });
+        }
+    }
+    Ok(())
+}
+
+/// `text` with every `${SECRET:ID}` replaced by the secret's value. Other `${...}` forms (such
+/// as `${DATA}`) are left for the caller.
+pub fn interpolate(text: &str, resources: &Resources) -> Result<String, SecretError> {
+    if !text.contains(OPEN) {
+        return Ok(text.to_string());
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + OPEN.len()..];
+        let end = after.find('}').ok_or(SecretError::Unterminated)?;
+        let id = &after[..end];
+        let secret = lookup(id, resources).ok_or_else(|| SecretError::Unknown { id: id.into() })?;
+        out.push_str(secret.expose());
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+pub fn register(r: &mut Registry) {
+    r.store("secret", |s: SecretStoreSettings, b| {
+        // The store's name is its ID: `stores.<name> (secret)` is where the builder stands.
+        let location = b.location();
+        let name = location
+            .strip_prefix("stores.")
+            .and_then(|l| l.strip_suffix(" (secret)"))
+            .unwrap_or(location);
+        match Secret::from_env(name, &s.env) {
+            Ok(secret) => Ok(Arc::new(secret) as SharedResource),
+            Err(e) => Err(b.fail(format!("field `env`: {e}"))),
+        }
+    });
+}
+
+/// A secret read from an environment variable when the config is built; use it as
+/// `${SECRET:<store name>}` in the settings of transforms that support secrets (HTTP URLs and
+/// headers). A missing or empty variable fails the config. The value is never printed.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SecretStoreSettings {
+    /// The environment variable that holds the secret.
+    pub env: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sluice_core::Config;
+
+    /// A variable every test machine has, so no test needs to change the environment.
+    fn path() -> String {
+        std::env::var("PATH").expect("PATH is set")
+    }
+
+    #[test]
+    fn interpolates_from_stores_and_the_process_cache() {
+        let config = Config::from_value(
+            json!({"stores": {"tok": {"type": "secret", "env": "PATH"}}}),
+            "test",
+        )
+        .unwrap();
+        let mut resources = Resources::default();
+        let mut registry = Registry::new();
+        register(&mut registry);
+        // Build the store the way a config does, to get the resources transforms see.
+        let builder = sluice_core::Builder::new(&registry, &resources, &config.pipelines);
+        let tok = builder.store("tok", &config.stores["tok"]).unwrap();
+        resources.insert_shared("tok", tok);
+        remember(Secret::from_env("secrets_test_process", "PATH").unwrap());
+
+        let text = "https://h/?t=${SECRET:tok}&p=${SECRET:secrets_test_process}&d=${DATA}";
+        assert_eq!(
+            interpolate(text, &resources).unwrap(),
+            format!("https://h/?t={}&p={}&d=${{DATA}}", path(), path())
+        );
+        assert_eq!(references(text).unwrap(), ["tok", "secrets_test_process"]);
+        assert!(check(text, &resources).is_ok());
+        assert_eq!(interpolate("plain ✓", &resources).unwrap(), "plain ✓");
+        let err = check("${SECRET:nope}", &resources).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`${SECRET:nope}` names no secret"),
+            "{err}"
+        );
+        assert_eq!(
+            interpolate("${SECRET:tok", &resources),
+            Err(SecretError::Unterminated)
+        );
+        // The value never shows in Debug output.
+        let secret = lookup("tok", &resources).unwrap();
+        assert_eq!(secret.id(), "tok");
+        let debug = format!("{secret:?}");
+        assert!(
+            !debug.contains(&path()) && debug.contains("<redacted>"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn a_missing_variable_fails_the_config() {
+        let config =
+            json!({"stores": {"k": {"type": "secret", "env": "SLUICE_TEST_SECRET_UNSET"}}});
+        let err = crate::testing::build_error(config);
+        assert_eq!(
+            err,
+            "stores.k (secret): field `env`: environment variable `SLUICE_TEST_SECRET_UNSET` for secret `k` is not set"
+        );
+    }
+}
