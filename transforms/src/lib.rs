@@ -17,6 +17,7 @@ pub mod meta_duration;
 pub mod meta_failure;
 pub mod meta_lock;
 pub mod meta_pipeline;
+pub mod network;
 pub mod number;
 pub mod object;
 pub mod object_convert;
@@ -47,6 +48,7 @@ pub fn register(r: &mut Registry) {
     meta_failure::register(r);
     meta_lock::register(r);
     meta_pipeline::register(r);
+    network::register(r);
     number::register(r);
     object::register(r);
     parse::register(r);
