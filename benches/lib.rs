@@ -1,6 +1,10 @@
 //! Shared pieces of the benches: synthetic events and a helper that runs a config over batches.
 
 use serde_json::{Value, json};
+
+// The same allocator as the `sluice` binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use sluice_core::{Config, Message, Pipeline, Resources};
 
 /// A CloudTrail-like event of about 1 KB; `i` varies the ids so no two events are equal.

@@ -1,4 +1,5 @@
-//! The `sluice` command: run, build, vet, test and list pipelines.
+//! The `sluice` command: run, build, vet, test and list pipelines, and serve one as a Lambda
+//! function.
 //!
 //! Each subcommand is a thin layer over sluice-core: it loads a config, builds it against the
 //! full registry (built-ins plus connectors), and reports in words a responder can act on.
@@ -10,8 +11,14 @@ mod test;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use sluice_core::{Config, Registry, Resources};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+// Events are many small JSON trees built and freed per batch; mimalloc's thread-local free
+// lists make that pattern markedly cheaper than the system allocator (see docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -52,12 +59,35 @@ enum Command {
         #[arg(long)]
         libsonnet: bool,
     },
+    /// Serve the pipeline as an AWS Lambda function (the custom runtime's `bootstrap`; a binary
+    /// named `bootstrap` runs this with no arguments). See docs/deploy.md.
+    Lambda {
+        /// The config: a path, s3://bucket/key or an http(s) URL (default: $SLUICE_CONFIG, else
+        /// sluice.json in the deployment package).
+        #[arg(long)]
+        config: Option<String>,
+        /// The event source handler (default: $SLUICE_HANDLER, else the config's
+        /// `lambda.handler`, else auto).
+        #[arg(long)]
+        handler: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Lambda's custom runtime runs the deployment package's `bootstrap` with no arguments.
+    let cli = if invoked_as_bootstrap() {
+        Cli {
+            command: Command::Lambda {
+                config: None,
+                handler: None,
+            },
+        }
+    } else {
+        Cli::parse()
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
                 .unwrap_or_else(|_| "warn".into()),
@@ -72,8 +102,26 @@ fn main() -> ExitCode {
     }
 }
 
+fn invoked_as_bootstrap() -> bool {
+    std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .is_some_and(|p| p.file_name().is_some_and(|n| n == "bootstrap"))
+}
+
 fn dispatch(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Lambda { config, handler } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            match runtime.block_on(sluice_connectors::lambda::run(config, handler)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                // Already logged, and reported to the Runtime API.
+                Err(e) if e.is::<sluice_connectors::lambda::InitFailed>() => Ok(ExitCode::FAILURE),
+                Err(e) => anyhow::bail!("lambda: {e}"),
+            }
+        }
         Command::Run(args) => run::run(args),
         Command::Build { config } => {
             let value = sluice_core::config::evaluate(&config)?;

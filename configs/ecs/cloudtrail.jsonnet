@@ -10,6 +10,14 @@
 local s = import 'sluice.libsonnet';
 local tests = import 'cloudtrail_tests.libsonnet';
 
+local verbs = {
+  Create: ['creation'],
+  Delete: ['deletion'],
+} + {
+  [verb]: ['change']
+  for verb in ['Put', 'Update', 'Modify', 'Attach', 'Detach', 'Authorize', 'Revoke', 'Add', 'Remove', 'Set', 'Enable', 'Disable']
+};
+
 local when(c) = s.when(c);
 local has(path) = s.cond.exists(path);
 local is(path, value) = s.cond.string.eq(path, value);
@@ -24,6 +32,8 @@ local as_json_text(path) = [
   stores: {
     // eventName -> {category, type} where the name's prefix is not enough.
     categories: { type: 'table', values: import 'cloudtrail_categories.libsonnet' },
+    // The verb an event name starts with -> event.type, for names the table does not know.
+    verbs: { type: 'table', values: verbs },
   },
 
   transforms: [
@@ -125,12 +135,8 @@ local as_json_text(path) = [
     // Categories by prefix, then by name from the table (the table wins).
     s.object.insert('event.category', ['configuration']),
     s.object.insert('event.type', ['info']),
-    s.object.insert('event.type', ['creation'], when(s.cond.string.starts_with('event.action', 'Create'))),
-    s.object.insert('event.type', ['deletion'], when(s.cond.string.starts_with('event.action', 'Delete'))),
-    s.object.insert('event.type', ['change'], when(s.cond.any([
-      s.cond.string.starts_with('event.action', prefix)
-      for prefix in ['Put', 'Update', 'Modify', 'Attach', 'Detach', 'Authorize', 'Revoke', 'Add', 'Remove', 'Set', 'Enable', 'Disable']
-    ]))),
+    s.string.capture('^(' + std.join('|', std.objectFields(verbs)) + ')', 'event.action', '@meta.verb'),
+    s.enrich.kv_get('@meta.verb', 'event.type', 'verbs'),
     s.enrich.kv_get('event.action', 'event', 'categories', settings={ merge: true }),
 
     // Where: the cloud.

@@ -14,7 +14,13 @@ use std::borrow::Cow;
 #[derive(Debug, Clone, PartialEq)]
 enum Data {
     Bytes(Vec<u8>),
-    Json(Value),
+    /// Parsed. `raw` keeps the bytes it was parsed from until the value first changes, so the
+    /// original text can be kept (`event.original`) and an unchanged event is written out
+    /// without serializing it again.
+    Json {
+        value: Value,
+        raw: Option<Vec<u8>>,
+    },
 }
 
 /// One event and its metadata, or a control (flush) signal.
@@ -38,7 +44,7 @@ impl Message {
     /// A data message that is already a JSON value.
     pub fn from_value(value: Value) -> Message {
         Message {
-            data: Data::Json(value),
+            data: Data::Json { value, raw: None },
             meta: Value::Null,
             control: false,
         }
@@ -59,31 +65,45 @@ impl Message {
 
     /// True when the data has been parsed (or was built) as JSON.
     pub fn is_parsed(&self) -> bool {
-        matches!(self.data, Data::Json(_))
+        matches!(self.data, Data::Json { .. })
     }
 
     /// The data as bytes: the original bytes, or the JSON value serialized.
     pub fn bytes(&self) -> Cow<'_, [u8]> {
         match &self.data {
-            Data::Bytes(b) => Cow::Borrowed(b),
-            Data::Json(v) => Cow::Owned(to_bytes(v)),
+            Data::Bytes(b) | Data::Json { raw: Some(b), .. } => Cow::Borrowed(b),
+            Data::Json { value, raw: None } => Cow::Owned(to_bytes(value)),
         }
     }
 
     /// Consumes the message, giving its data as bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         match self.data {
-            Data::Bytes(b) => b,
-            Data::Json(v) => to_bytes(&v),
+            Data::Bytes(b) | Data::Json { raw: Some(b), .. } => b,
+            Data::Json { value, raw: None } => to_bytes(&value),
         }
     }
 
     /// Appends the data to `out` (serializing straight into it), for writers that batch lines.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         match &self.data {
-            Data::Bytes(b) => out.extend_from_slice(b),
-            Data::Json(Value::String(s)) => out.extend_from_slice(s.as_bytes()),
-            Data::Json(v) => serde_json::to_writer(out, v).expect("writing JSON to memory"),
+            Data::Bytes(b) | Data::Json { raw: Some(b), .. } => out.extend_from_slice(b),
+            Data::Json {
+                value: Value::String(s),
+                ..
+            } => out.extend_from_slice(s.as_bytes()),
+            Data::Json { value, .. } => {
+                serde_json::to_writer(out, value).expect("writing JSON to memory")
+            }
+        }
+    }
+
+    /// The bytes the data arrived as, while they still describe it: before parsing, or parsed
+    /// but unchanged since. `None` once the data has been changed.
+    pub fn raw(&self) -> Option<&[u8]> {
+        match &self.data {
+            Data::Bytes(b) | Data::Json { raw: Some(b), .. } => Some(b),
+            Data::Json { raw: None, .. } => None,
         }
     }
 
@@ -94,24 +114,41 @@ impl Message {
 
     /// Replaces the data with a JSON value.
     pub fn set_value(&mut self, value: Value) {
-        self.data = Data::Json(value);
+        self.data = Data::Json { value, raw: None };
     }
 
     /// The data as JSON, parsing the bytes on first access.
     pub fn value(&mut self) -> Result<&Value, TransformError> {
-        self.value_mut().map(|v| &*v)
-    }
-
-    /// Mutable JSON data, parsing the bytes on first access.
-    pub fn value_mut(&mut self) -> Result<&mut Value, TransformError> {
-        if let Data::Bytes(bytes) = &self.data {
-            let value = serde_json::from_slice(bytes).map_err(TransformError::NotJson)?;
-            self.data = Data::Json(value);
-        }
-        match &mut self.data {
-            Data::Json(v) => Ok(v),
+        self.parse()?;
+        match &self.data {
+            Data::Json { value, .. } => Ok(value),
             Data::Bytes(_) => unreachable!("parsed above"),
         }
+    }
+
+    /// Mutable JSON data, parsing the bytes on first access. The raw bytes are let go: the
+    /// caller is about to change the value.
+    pub fn value_mut(&mut self) -> Result<&mut Value, TransformError> {
+        self.parse()?;
+        match &mut self.data {
+            Data::Json { value, raw } => {
+                *raw = None;
+                Ok(value)
+            }
+            Data::Bytes(_) => unreachable!("parsed above"),
+        }
+    }
+
+    fn parse(&mut self) -> Result<(), TransformError> {
+        if let Data::Bytes(bytes) = &mut self.data {
+            let value = serde_json::from_slice(bytes).map_err(TransformError::NotJson)?;
+            let raw = std::mem::take(bytes);
+            self.data = Data::Json {
+                value,
+                raw: Some(raw),
+            };
+        }
+        Ok(())
     }
 
     /// Takes the JSON data out of the message, leaving `null`.
@@ -158,7 +195,7 @@ impl Message {
                 Data::Bytes(b) => std::str::from_utf8(b)
                     .map(|s| Some(Cow::Borrowed(s)))
                     .map_err(|_| TransformError::NotUtf8),
-                Data::Json(v) => Ok(Some(value_text(v))),
+                Data::Json { value, .. } => Ok(Some(value_text(value))),
             };
         }
         Ok(self.get(path)?.map(value_text))
@@ -213,6 +250,17 @@ mod tests {
         assert_eq!(m.bytes().as_ref(), br#"{"a":1}"#);
         m.set(&Path::parse("b.c"), json!("x")).unwrap();
         assert_eq!(m.into_bytes(), br#"{"a":1,"b":{"c":"x"}}"#.to_vec());
+    }
+
+    #[test]
+    fn raw_bytes_are_kept_until_the_value_changes() {
+        let mut m = Message::new(br#"{ "a": 1 }"#.to_vec());
+        assert_eq!(m.get(&Path::parse("a")).unwrap(), Some(&json!(1)));
+        assert_eq!(m.raw(), Some(&br#"{ "a": 1 }"#[..]));
+        assert_eq!(m.bytes().as_ref(), br#"{ "a": 1 }"#);
+        m.set(&Path::parse("b"), json!(2)).unwrap();
+        assert_eq!(m.raw(), None);
+        assert_eq!(m.bytes().as_ref(), br#"{"a":1,"b":2}"#);
     }
 
     #[test]

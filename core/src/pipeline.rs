@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 /// Batches smaller than this are not worth splitting across threads.
 const PARALLEL_MIN: usize = 512;
@@ -25,6 +26,7 @@ struct Counters {
     output: AtomicU64,
     dropped: AtomicU64,
     errored: AtomicU64,
+    nanos: AtomicU64,
 }
 
 /// Counts for one step or a whole run.
@@ -34,6 +36,21 @@ pub struct Counts {
     pub output: u64,
     pub dropped: u64,
     pub errored: u64,
+    /// Wall-clock time spent in the step (for a whole run: not counted).
+    pub duration: Duration,
+}
+
+impl Counts {
+    /// What was counted since `earlier` (a snapshot of the same counters), e.g. per invocation.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        Counts {
+            input: self.input.saturating_sub(earlier.input),
+            output: self.output.saturating_sub(earlier.output),
+            dropped: self.dropped.saturating_sub(earlier.dropped),
+            errored: self.errored.saturating_sub(earlier.errored),
+            duration: self.duration.saturating_sub(earlier.duration),
+        }
+    }
 }
 
 impl Counters {
@@ -42,6 +59,8 @@ impl Counters {
         self.output.fetch_add(c.output, Relaxed);
         self.dropped.fetch_add(c.dropped, Relaxed);
         self.errored.fetch_add(c.errored, Relaxed);
+        let nanos = u64::try_from(c.duration.as_nanos()).unwrap_or(u64::MAX);
+        self.nanos.fetch_add(nanos, Relaxed);
     }
     fn get(&self) -> Counts {
         Counts {
@@ -49,6 +68,7 @@ impl Counters {
             output: self.output.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             errored: self.errored.load(Relaxed),
+            duration: Duration::from_nanos(self.nanos.load(Relaxed)),
         }
     }
 }
@@ -161,13 +181,19 @@ impl Step {
     }
 
     async fn run(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
-        match self.transform.mode() {
+        let started = Instant::now();
+        let out = match self.transform.mode() {
             Mode::Async => self.run_async(batch, rejected).await,
             Mode::Parallel if batch.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 => {
                 self.run_parallel(batch, rejected)
             }
             _ => self.run_chunk(batch, rejected),
-        }
+        };
+        self.counters.add(Counts {
+            duration: started.elapsed(),
+            ..Counts::default()
+        });
+        out
     }
 
     fn run_parallel(&self, mut batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
@@ -576,5 +602,91 @@ impl fmt::Display for Account {
             writeln!(f, "  {name}: {value}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::path::Path;
+    use crate::registry::{Builder, Registry, Resources};
+    use crate::transform::MapTransform;
+    use serde_json::json;
+
+    /// Tags each message with the thread that handled it, so the test can see the split.
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Tag {}
+
+    impl MapTransform for Tag {
+        fn map(&self, message: &mut Message) -> Result<(), TransformError> {
+            let thread = format!("{:?}", std::thread::current().id());
+            message.set(&Path::parse("thread"), json!(thread))?;
+            if message.get(&Path::parse("fail"))?.is_some() {
+                return Err(TransformError::invalid("asked to fail"));
+            }
+            Ok(())
+        }
+    }
+
+    fn pipeline() -> Pipeline {
+        let mut registry = Registry::new();
+        registry.transform("test.tag", |s: Tag, _| Ok(s));
+        let pipelines = Default::default();
+        let resources = Resources::default();
+        let b = Builder::new(&registry, &resources, &pipelines);
+        let steps = b
+            .steps("transforms", &[json!({"type": "test.tag"})])
+            .unwrap();
+        Pipeline::new(steps, Steps::default(), OnError::Route)
+    }
+
+    #[test]
+    fn large_batches_go_parallel_and_keep_their_order() {
+        let p = pipeline();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(4)
+            .build()
+            .unwrap();
+        let batch: Vec<Message> = (0..5000)
+            .map(|i| {
+                let fail = if i % 1000 == 7 {
+                    json!({"n": i, "fail": true})
+                } else {
+                    json!({"n": i})
+                };
+                Message::new(fail.to_string())
+            })
+            .collect();
+        let out = pool
+            .install(|| futures::executor::block_on(p.process(batch)))
+            .unwrap();
+        let mut numbers = Vec::new();
+        let mut threads = std::collections::BTreeSet::new();
+        for mut m in out.output {
+            numbers.push(m.get(&Path::parse("n")).unwrap().unwrap().as_u64().unwrap());
+            threads.insert(m.get(&Path::parse("thread")).unwrap().unwrap().clone());
+        }
+        let expected: Vec<u64> = (0..5000).filter(|i| i % 1000 != 7).collect();
+        assert_eq!(numbers, expected, "order is kept");
+        assert!(threads.len() > 1, "the batch was split across threads");
+        assert_eq!(out.errors.len(), 5);
+        let account = p.account();
+        assert_eq!(
+            (
+                account.totals.input,
+                account.totals.output,
+                account.totals.errored
+            ),
+            (5000, 4995, 5)
+        );
+    }
+
+    #[test]
+    fn fail_fast_stops_with_the_place_and_reason() {
+        let mut p = pipeline();
+        p.on_error = OnError::Fail;
+        let err = futures::executor::block_on(p.process(vec![Message::new(r#"{"fail":1}"#)]))
+            .unwrap_err();
+        assert_eq!(err.to_string(), "transforms[0] (test.tag): asked to fail");
     }
 }

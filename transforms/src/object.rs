@@ -70,13 +70,13 @@ pub struct CopySettings {
 impl MapTransform for CopySettings {
     fn map(&self, message: &mut Message) -> Result<(), TransformError> {
         if self.source.is_root() && self.source.root == sluice_core::path::Root::Data {
-            // Copying the whole data keeps raw text as a string (e.g. into `event.original`).
-            let value = match message.is_parsed() {
-                true => message.value()?.clone(),
-                false => Value::String(
-                    String::from_utf8(message.bytes().into_owned())
-                        .map_err(|_| TransformError::NotUtf8)?,
+            // Copying the whole data keeps the text it arrived as (e.g. into `event.original`),
+            // even after parsing, as long as nothing has changed it since.
+            let value = match message.raw() {
+                Some(raw) => Value::String(
+                    String::from_utf8(raw.to_vec()).map_err(|_| TransformError::NotUtf8)?,
                 ),
+                None => message.value()?.clone(),
             };
             return message.set(&self.target, value);
         }

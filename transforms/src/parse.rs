@@ -8,7 +8,6 @@
 use crate::common::target_or;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
 
@@ -96,11 +95,16 @@ impl ParseJson {
                 }
                 Ok(())
             }
-            // A single event passes on as one message, still as its bytes (already checked), so
-            // that its raw text can be kept before the first field is read.
+            // A single event: parsed here (its raw text stays available to later transforms).
             Ok(None) => {
-                out.push(message);
-                Ok(())
+                let mut message = message;
+                match message.value() {
+                    Ok(_) => {
+                        out.push(message);
+                        Ok(())
+                    }
+                    Err(e) => Err(Failed::new(message, e)),
+                }
             }
             Err(e) => Err(Failed::new(message, TransformError::NotJson(e))),
         }
@@ -119,15 +123,13 @@ fn split_elements(
         Some(b'{') => {
             // Most lines are single events: when the key is nowhere in the text, only validate.
             if memchr::memmem::find(bytes, quoted_key.as_bytes()).is_none() {
-                return serde_json::from_slice::<IgnoredAny>(bytes).map(|_| None);
+                return Ok(None);
             }
             let object: std::collections::HashMap<&str, &RawValue> =
                 match serde_json::from_slice(bytes) {
                     Ok(o) => o,
                     // Keys with escapes cannot be borrowed; such objects are single events.
-                    Err(e) if e.is_data() => {
-                        return serde_json::from_slice::<IgnoredAny>(bytes).map(|_| None);
-                    }
+                    Err(e) if e.is_data() => return Ok(None),
                     Err(e) => return Err(e),
                 };
             match object.get(key) {
@@ -137,7 +139,7 @@ fn split_elements(
                 _ => return Ok(None),
             }
         }
-        _ => return serde_json::from_slice::<IgnoredAny>(bytes).map(|_| None),
+        _ => return Ok(None),
     };
     Ok(Some(
         raw.into_iter()

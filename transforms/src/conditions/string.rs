@@ -54,16 +54,21 @@ struct StringTest {
 
 impl Condition for StringTest {
     fn test(&self, message: &mut Message) -> Result<bool, TransformError> {
-        let other = match (&self.s.value, &self.s.value_from) {
-            (Some(v), _) => v.clone(),
+        // A constant is compared in place; only a value from another field is copied out.
+        let from_field;
+        let other: &str = match (&self.s.value, &self.s.value_from) {
+            (Some(v), _) => v,
             (None, Some(p)) => match message.get_text(p)? {
-                Some(t) => t.into_owned(),
+                Some(t) => {
+                    from_field = t.into_owned();
+                    &from_field
+                }
                 None => return Ok(false),
             },
             (None, None) => return Ok(false),
         };
         Ok(match message.get_text(&self.s.source)? {
-            Some(text) => (self.op)(&text, &other),
+            Some(text) => (self.op)(&text, other),
             None => false,
         })
     }
