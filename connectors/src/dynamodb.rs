@@ -30,16 +30,16 @@ pub fn register(r: &mut Registry) {
         }
         let aws = AwsContext::for_transform(b, &s.aws)?;
         let name = b.location().to_string();
+        let cache = s.cache.clone();
         let store = DynamoStore {
             s,
             aws,
             client: OnceCell::new(),
             name: name.clone(),
         };
-        Ok(Arc::new(Store {
-            name,
-            store: Arc::new(store),
-        }) as SharedResource)
+        // Reads that hit the cache never leave the process; writes go through to the table.
+        let store = sluice_transforms::kv_cache::wrap(b, Arc::new(store), cache.as_ref());
+        Ok(Arc::new(Store { name, store }) as SharedResource)
     });
     r.transform("send.dynamodb", |s: SendSettings, b| {
         if s.table.is_empty() {
@@ -81,6 +81,9 @@ pub struct StoreSettings {
     /// Strongly consistent reads (twice the read cost).
     #[serde(default)]
     pub consistent_read: bool,
+    /// A memory cache in front of the table: `{capacity, ttl, negative_ttl}`.
+    #[serde(default)]
+    pub cache: Option<sluice_transforms::kv_cache::CacheSettings>,
     /// AWS settings for this store, over the config's `aws` section.
     #[serde(default)]
     pub aws: Option<AwsSettings>,

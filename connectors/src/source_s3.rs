@@ -5,6 +5,7 @@
 
 use crate::aws::AwsContext;
 use crate::source::{InputReport, SourceEvent, send_lines};
+use bytes::Bytes;
 use futures::stream::{self, StreamExt};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc};
@@ -91,16 +92,7 @@ pub async fn read(
             let bucket = input.bucket.clone();
             async move {
                 let name = format!("s3://{bucket}/{key}");
-                let body = match client.get_object().bucket(&bucket).key(&key).send().await {
-                    Ok(o) => o
-                        .body
-                        .collect()
-                        .await
-                        .map(|b| b.into_bytes())
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()),
-                };
-                let report = match body {
+                let report = match fetch_object(&client, &bucket, &key).await {
                     Err(e) => InputReport {
                         name: name.clone(),
                         error: Some(format!("{name}: {e}")),
@@ -112,18 +104,9 @@ pub async fn read(
                         let (name2, progress2) = (name.clone(), progress.clone());
                         let handle = tokio::task::spawn_blocking(move || {
                             let _guard = guard;
-                            match crate::file::decompressed(std::io::Cursor::new(bytes)) {
-                                Ok(reader) => {
-                                    send_lines(&name2, reader, batch_size, max_line, &tx2, |n| {
-                                        progress2.bytes_read(n)
-                                    })
-                                }
-                                Err(e) => InputReport {
-                                    name: name2.clone(),
-                                    error: Some(format!("{name2}: {e}")),
-                                    ..Default::default()
-                                },
-                            }
+                            send_object(&name2, bytes, batch_size, max_line, &tx2, |n| {
+                                progress2.bytes_read(n)
+                            })
                         });
                         handle.await.unwrap_or_else(|e| InputReport {
                             name: name.clone(),
@@ -136,6 +119,44 @@ pub async fn read(
             }
         })
         .await;
+}
+
+/// Downloads one object whole. The error names the cause (no such key, access denied...).
+pub async fn fetch_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Bytes, String> {
+    match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(o) => o
+            .body
+            .collect()
+            .await
+            .map(|b| b.into_bytes())
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(aws_sdk_s3::error::DisplayErrorContext(&e).to_string()),
+    }
+}
+
+/// Sends a downloaded object's lines (gzip detected by its magic bytes) in batches, as a file's
+/// would be. Blocking: call it from `spawn_blocking`. `name` (`s3://bucket/key`) names the
+/// input in the account and in `@meta.input`.
+pub fn send_object(
+    name: &str,
+    bytes: Bytes,
+    batch_size: usize,
+    max_line: usize,
+    tx: &mpsc::Sender<SourceEvent>,
+    progress: impl FnMut(u64),
+) -> InputReport {
+    match crate::file::decompressed(std::io::Cursor::new(bytes)) {
+        Ok(reader) => send_lines(name, reader, batch_size, max_line, tx, progress),
+        Err(e) => InputReport {
+            name: name.to_string(),
+            error: Some(format!("{name}: {e}")),
+            ..Default::default()
+        },
+    }
 }
 
 #[cfg(test)]
