@@ -73,6 +73,83 @@ pub trait KvStore: Send + Sync {
     fn delete<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<()>>;
 }
 
+/// The reads of a store that holds everything in memory (a file, a table, a MaxMind database).
+pub trait Lookup: Send + Sync {
+    fn lookup(&self, key: &str) -> StoreResult<Option<Value>>;
+}
+
+impl Lookup for std::collections::HashMap<String, Value> {
+    fn lookup(&self, key: &str) -> StoreResult<Option<Value>> {
+        Ok(self.get(key).cloned())
+    }
+}
+
+/// A read-only store over a [`Lookup`]: reads answer at once, writes are refused saying what
+/// the store is (`what`, e.g. "a MaxMind database").
+pub struct ReadOnly<L> {
+    pub name: String,
+    pub what: &'static str,
+    pub inner: L,
+}
+
+impl<L> ReadOnly<L> {
+    fn refuse<T: Send + 'static>(&self) -> BoxFuture<'static, StoreResult<T>> {
+        let error = StoreError::Failed {
+            store: self.name.clone(),
+            problem: format!("this store is read-only ({})", self.what),
+        };
+        async move { Err(error) }.boxed()
+    }
+}
+
+impl<L: Lookup> KvStore for ReadOnly<L> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<Value>>> {
+        let v = self.inner.lookup(key);
+        async move { v }.boxed()
+    }
+    fn get_now(&self, key: &str) -> Option<StoreResult<Option<Value>>> {
+        Some(self.inner.lookup(key))
+    }
+    fn is_local(&self) -> bool {
+        true
+    }
+    fn set<'a>(
+        &'a self,
+        _: &'a str,
+        _: Value,
+        _: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<()>> {
+        self.refuse()
+    }
+    fn set_if_absent<'a>(
+        &'a self,
+        _: &'a str,
+        _: Value,
+        _: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.refuse()
+    }
+    fn add_to_set<'a>(
+        &'a self,
+        _: &'a str,
+        _: Value,
+        _: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<bool>> {
+        self.refuse()
+    }
+    fn increment<'a>(
+        &'a self,
+        _: &'a str,
+        _: i64,
+        _: Option<Duration>,
+    ) -> BoxFuture<'a, StoreResult<i64>> {
+        self.refuse()
+    }
+    fn delete<'a>(&'a self, _: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+        self.refuse()
+    }
+}
+
 /// What transforms find under a store's name in the config's resources.
 pub struct Store {
     pub name: String,
@@ -105,21 +182,37 @@ pub fn register(r: &mut Registry) {
     r.store("memory", |s: MemorySettings, b| {
         let capacity = NonZeroUsize::new(s.capacity)
             .ok_or_else(|| b.fail("field `capacity`: must be at least 1"))?;
+        if s.cache.is_some() {
+            return Err(b.fail(
+                "field `cache`: a memory store is already in memory; put the cache in front of the remote or file store instead",
+            ));
+        }
         let name = b.location().to_string();
+        let mut store = MemoryStore::new(name.clone(), capacity);
+        store.default_ttl = s.ttl.map(|t| t.get()).filter(|t| !t.is_zero());
         Ok(Arc::new(Store {
-            name: name.clone(),
-            store: Arc::new(MemoryStore::new(name, capacity)),
+            name,
+            store: Arc::new(store),
         }) as SharedResource)
     });
 }
 
-/// An in-process store: least-recently-used eviction at `capacity` entries, expiry per entry.
-/// Shared by every transform of the run; not shared between processes.
+/// An in-process store: least-recently-used eviction at `capacity` entries, expiry per entry
+/// (the TTL a transform gives, else `ttl`). Shared by every transform of the run; not shared
+/// between processes. The same LRU with expiry, remembering misses too, is the `cache` that any
+/// other store can have in front of it.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct MemorySettings {
     /// The most entries kept; the least recently used go first.
     #[serde(default = "default_capacity")]
     pub capacity: usize,
+    /// How long an entry lives when the transform that writes it gives no TTL; forever when
+    /// left out.
+    #[serde(default)]
+    pub ttl: Option<crate::batch::Duration>,
+    /// Not for memory stores (they are already in memory); accepted only to say so clearly.
+    #[serde(default)]
+    pub cache: Option<crate::kv_cache::CacheSettings>,
 }
 
 fn default_capacity() -> usize {
@@ -140,6 +233,8 @@ impl Entry {
 pub struct MemoryStore {
     name: String,
     entries: Mutex<LruCache<String, Entry>>,
+    /// The TTL of writes that give none.
+    pub default_ttl: Option<Duration>,
 }
 
 impl MemoryStore {
@@ -147,7 +242,12 @@ impl MemoryStore {
         MemoryStore {
             name: name.into(),
             entries: Mutex::new(LruCache::new(capacity)),
+            default_ttl: None,
         }
+    }
+
+    fn expiry(&self, ttl: Option<Duration>) -> Option<Instant> {
+        ttl.or(self.default_ttl).map(|t| Instant::now() + t)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut LruCache<String, Entry>, Instant) -> T) -> T {
@@ -166,14 +266,20 @@ impl MemoryStore {
     }
 }
 
-fn expiry(ttl: Option<Duration>) -> Option<Instant> {
-    ttl.map(|t| Instant::now() + t)
-}
-
 impl KvStore for MemoryStore {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<Value>>> {
         let v = self.with(|c, now| Self::live_mut(c, key, now).map(|e| e.value.clone()));
         async move { Ok(v) }.boxed()
+    }
+
+    fn get_now(&self, key: &str) -> Option<StoreResult<Option<Value>>> {
+        Some(Ok(self.with(|c, now| {
+            Self::live_mut(c, key, now).map(|e| e.value.clone())
+        })))
+    }
+
+    fn is_local(&self) -> bool {
+        true
     }
 
     fn set<'a>(
@@ -187,7 +293,7 @@ impl KvStore for MemoryStore {
                 key.to_string(),
                 Entry {
                     value,
-                    expires: expiry(ttl),
+                    expires: self.expiry(ttl),
                 },
             )
         });
@@ -208,7 +314,7 @@ impl KvStore for MemoryStore {
                 key.to_string(),
                 Entry {
                     value,
-                    expires: expiry(ttl),
+                    expires: self.expiry(ttl),
                 },
             );
             true
@@ -228,7 +334,7 @@ impl KvStore for MemoryStore {
                 Value::Array(items) => {
                     items.push(value);
                     if ttl.is_some() {
-                        entry.expires = expiry(ttl);
+                        entry.expires = self.expiry(ttl);
                     }
                     Ok(true)
                 }
@@ -243,7 +349,7 @@ impl KvStore for MemoryStore {
                     key.to_string(),
                     Entry {
                         value: Value::Array(vec![value]),
-                        expires: expiry(ttl),
+                        expires: self.expiry(ttl),
                     },
                 );
                 Ok(true)
@@ -276,7 +382,7 @@ impl KvStore for MemoryStore {
                     key.to_string(),
                     Entry {
                         value: Value::from(by),
-                        expires: expiry(ttl),
+                        expires: self.expiry(ttl),
                     },
                 );
                 Ok(by)

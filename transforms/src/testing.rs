@@ -26,6 +26,21 @@ pub fn run(config: Value, input: Vec<Message>) -> Processed {
     })
 }
 
+/// The same as [`run`], awaited inside the caller's tokio runtime: for transforms that do I/O
+/// (DNS, HTTP) and tests that start local servers. Use with `#[tokio::test]`.
+pub async fn run_async(config: Value, input: Vec<Message>) -> Processed {
+    let config = Config::from_value(config, "test").expect("config shape");
+    let registry = crate::registry();
+    let pipeline = config
+        .build(&registry, &Resources::default())
+        .unwrap_or_else(|e| panic!("config does not build: {e}"));
+    let mut p = pipeline.process(input).await.expect("run");
+    let f = pipeline.flush().await.expect("flush");
+    p.output.extend(f.output);
+    p.errors.extend(f.errors);
+    p
+}
+
 fn values(p: &Processed) -> Vec<Value> {
     p.output
         .iter()
@@ -82,5 +97,86 @@ pub fn build_error(config: Value) -> String {
     match config.build(&crate::registry(), &Resources::default()) {
         Ok(_) => panic!("config built, expected an error"),
         Err(e) => e.to_string(),
+    }
+}
+
+/// Messages from JSON values.
+pub fn messages(values: &[Value]) -> Vec<Message> {
+    values.iter().map(|v| Message::new(v.to_string())).collect()
+}
+
+/// The output of a run as JSON values.
+pub fn outputs(p: &Processed) -> Vec<Value> {
+    values(p)
+}
+
+/// A memory store that behaves as a remote one: `is_local` is false (so transforms take their
+/// asynchronous path), reads are counted, and it can be made to fail.
+pub struct RemoteStore {
+    pub inner: crate::kv::MemoryStore,
+    pub reads: std::sync::atomic::AtomicU64,
+    pub fail: std::sync::atomic::AtomicBool,
+}
+
+impl RemoteStore {
+    pub fn new(failing: bool) -> RemoteStore {
+        RemoteStore {
+            inner: crate::kv::MemoryStore::new(
+                "remote",
+                std::num::NonZeroUsize::new(1000).unwrap(),
+            ),
+            reads: Default::default(),
+            fail: std::sync::atomic::AtomicBool::new(failing),
+        }
+    }
+}
+
+mod remote_impl {
+    use super::RemoteStore;
+    use crate::kv::{KvStore, StoreError, StoreResult};
+    use futures::future::{BoxFuture, FutureExt};
+    use serde_json::Value;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    type Ttl = Option<Duration>;
+
+    impl KvStore for RemoteStore {
+        fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<Value>>> {
+            self.reads.fetch_add(1, Relaxed);
+            if self.fail.load(Relaxed) {
+                let e = StoreError::Failed {
+                    store: "remote".into(),
+                    problem: "connection refused".into(),
+                };
+                return async { Err(e) }.boxed();
+            }
+            self.inner.get(key)
+        }
+        fn set<'a>(&'a self, k: &'a str, v: Value, t: Ttl) -> BoxFuture<'a, StoreResult<()>> {
+            self.inner.set(k, v, t)
+        }
+        fn set_if_absent<'a>(
+            &'a self,
+            k: &'a str,
+            v: Value,
+            t: Ttl,
+        ) -> BoxFuture<'a, StoreResult<bool>> {
+            self.inner.set_if_absent(k, v, t)
+        }
+        fn add_to_set<'a>(
+            &'a self,
+            k: &'a str,
+            v: Value,
+            t: Ttl,
+        ) -> BoxFuture<'a, StoreResult<bool>> {
+            self.inner.add_to_set(k, v, t)
+        }
+        fn increment<'a>(&'a self, k: &'a str, by: i64, t: Ttl) -> BoxFuture<'a, StoreResult<i64>> {
+            self.inner.increment(k, by, t)
+        }
+        fn delete<'a>(&'a self, k: &'a str) -> BoxFuture<'a, StoreResult<()>> {
+            self.inner.delete(k)
+        }
     }
 }
