@@ -303,7 +303,7 @@ impl Bar {
         let bar = if quiet || !std::io::stderr().is_terminal() {
             ProgressBar::hidden()
         } else {
-            let bar = ProgressBar::new(local.iter().filter_map(Input::len).sum());
+            let bar = ProgressBar::new(local.iter().filter_map(Input::size).sum());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",

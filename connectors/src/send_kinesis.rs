@@ -57,12 +57,12 @@ struct KinesisDestination {
 
 /// A partition key for a record: the field's text (cut to Kinesis' 256 characters), or random.
 pub fn partition_key(message: &mut Message, field: &Option<Path>) -> String {
-    if let Some(path) = field {
-        if let Ok(Some(v)) = message.get(path) {
-            let text = value_text(v);
-            if !text.is_empty() {
-                return text.chars().take(256).collect();
-            }
+    if let Some(path) = field
+        && let Ok(Some(v)) = message.get(path)
+    {
+        let text = value_text(v);
+        if !text.is_empty() {
+            return text.chars().take(256).collect();
         }
     }
     format!("{:032x}", fastrand::u128(..))

@@ -67,13 +67,11 @@ impl Destination for LambdaDestination {
                     payload.push(b',');
                 }
                 match m.value() {
-                    Ok(v) => {
-                        serde_json::to_writer(&mut payload, v).map_err(|e| CallError::fail(e))?
-                    }
+                    Ok(v) => serde_json::to_writer(&mut payload, v).map_err(CallError::fail)?,
                     // Text that is not JSON travels as a JSON string.
                     Err(_) => {
                         serde_json::to_writer(&mut payload, &String::from_utf8_lossy(&m.bytes()))
-                            .map_err(|e| CallError::fail(e))?
+                            .map_err(CallError::fail)?
                     }
                 }
             }

@@ -664,7 +664,7 @@ mod tests {
         let mut threads = std::collections::BTreeSet::new();
         for mut m in out.output {
             numbers.push(m.get(&Path::parse("n")).unwrap().unwrap().as_u64().unwrap());
-            threads.insert(m.get(&Path::parse("thread")).unwrap().unwrap().clone());
+            threads.insert(m.get(&Path::parse("thread")).unwrap().unwrap().to_string());
         }
         let expected: Vec<u64> = (0..5000).filter(|i| i % 1000 != 7).collect();
         assert_eq!(numbers, expected, "order is kept");

@@ -8,7 +8,7 @@ use sluice_core::{Condition, Message, Path, Registry, TransformError};
 use std::cmp::Ordering;
 
 pub fn register(r: &mut Registry) {
-    let ops: [(&str, fn(Ordering) -> bool); 5] = [
+    let ops: [(&str, Compare); 5] = [
         ("number.eq", Ordering::is_eq),
         ("number.lt", Ordering::is_lt),
         ("number.gt", Ordering::is_gt),
@@ -25,6 +25,9 @@ pub fn register(r: &mut Registry) {
     }
 }
 
+/// How a comparison reads an ordering.
+type Compare = fn(Ordering) -> bool;
+
 /// Compare a field's number with a constant or another field's number.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct NumberSettings {
@@ -40,7 +43,7 @@ pub struct NumberSettings {
 
 struct NumberTest {
     s: NumberSettings,
-    op: fn(Ordering) -> bool,
+    op: Compare,
 }
 
 /// A value as a number: numbers as they are, and strings that parse as one.
