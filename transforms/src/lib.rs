@@ -32,6 +32,8 @@ pub mod object;
 pub mod object_convert;
 pub mod object_query;
 pub mod parse;
+pub mod parse_regex;
+pub mod parse_syslog;
 pub mod secrets;
 pub mod string;
 pub mod string_edit;
@@ -67,6 +69,8 @@ pub fn register(r: &mut Registry) {
     number::register(r);
     object::register(r);
     parse::register(r);
+    parse_regex::register(r);
+    parse_syslog::register(r);
     secrets::register(r);
     string::register(r);
     string_edit::register(r);
