@@ -9,6 +9,7 @@ pub mod dynamodb;
 pub mod dynamodb_item;
 pub mod file;
 pub mod kpl;
+pub mod respond_nacl;
 pub mod send_firehose;
 pub mod send_kinesis;
 pub mod send_local;
@@ -32,6 +33,7 @@ pub fn registry() -> Registry {
 /// Adds the connector-backed transforms (sinks, AWS lookups) to a registry.
 pub fn register(r: &mut Registry) {
     dynamodb::register(r);
+    respond_nacl::register(r);
     send_firehose::register(r);
     send_kinesis::register(r);
     send_local::register(r);

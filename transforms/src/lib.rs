@@ -9,6 +9,10 @@ pub mod array;
 pub mod batch;
 pub mod common;
 pub mod conditions;
+pub mod detect;
+pub mod detect_first_seen;
+pub mod detect_threshold;
+pub mod detect_window;
 #[cfg(any(test, feature = "dns-test-server"))]
 pub mod dns_test_server;
 pub mod enrich;
@@ -51,6 +55,9 @@ pub fn register(r: &mut Registry) {
     aggregate::register(r);
     array::register(r);
     conditions::register(r);
+    detect_first_seen::register(r);
+    detect_threshold::register(r);
+    detect_window::register(r);
     format::register(r);
     hash::register(r);
     enrich::register(r);

@@ -2,9 +2,11 @@
 //! APIs (and a fault-injecting proxy in front of it), and the peer libraries for formats.
 //! One test binary holds them all, to keep builds lean.
 
+mod detect;
 mod faults;
 mod kpl;
 mod moto;
+mod respond;
 mod sinks;
 
 use serde_json::Value;
