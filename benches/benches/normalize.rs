@@ -28,11 +28,19 @@ fn lines(file: &str, count: usize, skip_header: bool) -> Vec<String> {
         .skip(usize::from(skip_header))
         .filter(|l| !l.trim().is_empty())
         .collect();
-    source.iter().cycle().take(count).map(|l| l.to_string()).collect()
+    source
+        .iter()
+        .cycle()
+        .take(count)
+        .map(|l| l.to_string())
+        .collect()
 }
 
 fn normalize(c: &mut Criterion) {
-    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
 
     let cloudtrail = load("configs/ecs/cloudtrail.jsonnet");
     let events = lines("examples/data/cloudtrail/single-events.jsonl", 4096, false);
@@ -48,7 +56,9 @@ fn normalize(c: &mut Criterion) {
     let flows = lines("examples/data/vpcflow/default-v2.log", 4096, true);
     let mut group = c.benchmark_group("vpc_flow_to_ecs");
     group.throughput(Throughput::Elements(flows.len() as u64));
-    group.bench_function("one_core", |b| b.iter(|| one.install(|| run_batch(&vpc, &flows))));
+    group.bench_function("one_core", |b| {
+        b.iter(|| one.install(|| run_batch(&vpc, &flows)))
+    });
     group.finish();
 }
 
