@@ -38,6 +38,7 @@ pub mod object_query;
 pub mod parse;
 pub mod parse_regex;
 pub mod parse_syslog;
+pub mod parse_vpc_flow;
 pub mod secrets;
 pub mod string;
 pub mod string_edit;
@@ -78,6 +79,7 @@ pub fn register(r: &mut Registry) {
     parse::register(r);
     parse_regex::register(r);
     parse_syslog::register(r);
+    parse_vpc_flow::register(r);
     secrets::register(r);
     string::register(r);
     string_edit::register(r);
