@@ -7,11 +7,14 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod dynamodb_item;
+pub mod enrich_dynamodb;
 pub mod file;
 pub mod kpl;
 pub mod respond_nacl;
+pub mod send_eventbridge;
 pub mod send_firehose;
 pub mod send_kinesis;
+pub mod send_lambda;
 pub mod send_local;
 pub mod send_s3;
 pub mod send_sns;
@@ -33,9 +36,12 @@ pub fn registry() -> Registry {
 /// Adds the connector-backed transforms (sinks, AWS lookups) to a registry.
 pub fn register(r: &mut Registry) {
     dynamodb::register(r);
+    enrich_dynamodb::register(r);
     respond_nacl::register(r);
+    send_eventbridge::register(r);
     send_firehose::register(r);
     send_kinesis::register(r);
+    send_lambda::register(r);
     send_local::register(r);
     send_s3::register(r);
     send_sns::register(r);
