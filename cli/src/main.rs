@@ -151,10 +151,15 @@ fn dispatch(command: Command) -> Result<ExitCode> {
 /// Loads and builds a config, or describes every problem in it.
 pub fn load(path: &Path, registry: &Registry) -> Result<(Config, sluice_core::Pipeline), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
-    let pipeline = config
-        .build(registry, &Resources::default())
-        .map_err(|e| e.to_string())?;
-    Ok((config, pipeline))
+    let built = config.build(registry, &Resources::default());
+    // The `lambda` section is only read by `sluice lambda`; a mistake in it is still found here.
+    let lambda = sluice_connectors::lambda::Settings::from_config(&config).err();
+    match (built, lambda) {
+        (Ok(pipeline), None) => Ok((config, pipeline)),
+        (Ok(_), Some(problem)) => Err(problem),
+        (Err(e), None) => Err(e.to_string()),
+        (Err(e), Some(problem)) => Err(format!("{e}\n{problem}")),
+    }
 }
 
 fn vet(path: &Path) -> Result<ExitCode> {

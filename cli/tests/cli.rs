@@ -1,5 +1,9 @@
 //! End-to-end tests of the `sluice` binary: what a user sees on the command line.
 
+// One test binary: the Lambda Runtime API tests live in cli/tests/cli/ as a module.
+#[path = "cli/lambda.rs"]
+mod lambda;
+
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};

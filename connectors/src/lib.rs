@@ -10,6 +10,7 @@ pub mod dynamodb_item;
 pub mod enrich_dynamodb;
 pub mod file;
 pub mod kpl;
+pub mod lambda;
 pub mod respond_nacl;
 pub mod send_eventbridge;
 pub mod send_firehose;

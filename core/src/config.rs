@@ -45,6 +45,10 @@ pub struct Config {
     /// sluice-connectors, opaque here.
     #[serde(default)]
     pub aws: Option<Value>,
+    /// Settings for `sluice lambda` (which handler, where output goes); read by
+    /// sluice-connectors, opaque here.
+    #[serde(default)]
+    pub lambda: Option<Value>,
     /// Tests that travel with the config; `sluice test` runs them.
     #[serde(default)]
     pub tests: Vec<TestCase>,

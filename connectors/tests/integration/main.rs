@@ -5,6 +5,7 @@
 mod detect;
 mod faults;
 mod kpl;
+mod lambda;
 mod moto;
 mod respond;
 mod sinks;
