@@ -83,8 +83,15 @@
       random(settings={}):: { type: 'utility.random' } + settings,
     },
   },
+  detect: {
+    first_seen(value=error 'detect.first_seen: `value` is required', rule=error 'detect.first_seen: `rule` is required', settings={}):: { type: 'detect.first_seen', value: value, rule: rule } + settings,
+    summarize(rule=error 'detect.summarize: `rule` is required', window=error 'detect.summarize: `window` is required', settings={}):: { type: 'detect.summarize', rule: rule, window: window } + settings,
+    threshold(rule=error 'detect.threshold: `rule` is required', threshold=error 'detect.threshold: `threshold` is required', window=error 'detect.threshold: `window` is required', settings={}):: { type: 'detect.threshold', rule: rule, threshold: threshold, window: window } + settings,
+    top_k(rule=error 'detect.top_k: `rule` is required', window=error 'detect.top_k: `window` is required', settings={}):: { type: 'detect.top_k', rule: rule, window: window } + settings,
+  },
   enrich: {
     dns(source=error 'enrich.dns: `source` is required', target=error 'enrich.dns: `target` is required', settings={}):: { type: 'enrich.dns', source: source, target: target } + settings,
+    dynamodb_query(source=error 'enrich.dynamodb_query: `source` is required', target=error 'enrich.dynamodb_query: `target` is required', partition_key=error 'enrich.dynamodb_query: `partition_key` is required', table=error 'enrich.dynamodb_query: `table` is required', settings={}):: { type: 'enrich.dynamodb_query', source: source, target: target, partition_key: partition_key, table: table } + settings,
     http(target=error 'enrich.http: `target` is required', url=error 'enrich.http: `url` is required', settings={}):: { type: 'enrich.http', target: target, url: url } + settings,
     kv_get(source=error 'enrich.kv_get: `source` is required', target=error 'enrich.kv_get: `target` is required', store=error 'enrich.kv_get: `store` is required', settings={}):: { type: 'enrich.kv_get', source: source, target: target, store: store } + settings,
     kv_incr(key=error 'enrich.kv_incr: `key` is required', store=error 'enrich.kv_incr: `store` is required', target=null, settings={}):: { type: 'enrich.kv_incr', key: key, store: store, [if target != null then 'target']: target } + settings,
@@ -157,11 +164,16 @@
     syslog(source=null, target=null, settings={}):: { type: 'parse.syslog', [if source != null then 'source']: source, [if target != null then 'target']: target } + settings,
     vpc_flow(source=null, target=null, settings={}):: { type: 'parse.vpc_flow', [if source != null then 'source']: source, [if target != null then 'target']: target } + settings,
   },
+  respond: {
+    nacl_deny(network_acl_id=error 'respond.nacl_deny: `network_acl_id` is required', rule_numbers=error 'respond.nacl_deny: `rule_numbers` is required', source=null, target=null, settings={}):: { type: 'respond.nacl_deny', network_acl_id: network_acl_id, rule_numbers: rule_numbers, [if source != null then 'source']: source, [if target != null then 'target']: target } + settings,
+  },
   send: {
     dynamodb(table=error 'send.dynamodb: `table` is required', settings={}):: { type: 'send.dynamodb', table: table } + settings,
+    eventbridge(source=error 'send.eventbridge: `source` is required', detail_type=error 'send.eventbridge: `detail_type` is required', settings={}):: { type: 'send.eventbridge', source: source, detail_type: detail_type } + settings,
     file(path=error 'send.file: `path` is required', settings={}):: { type: 'send.file', path: path } + settings,
     firehose(delivery_stream=error 'send.firehose: `delivery_stream` is required', settings={}):: { type: 'send.firehose', delivery_stream: delivery_stream } + settings,
     kinesis(stream=error 'send.kinesis: `stream` is required', settings={}):: { type: 'send.kinesis', stream: stream } + settings,
+    lambda(function_name=error 'send.lambda: `function_name` is required', settings={}):: { type: 'send.lambda', function_name: function_name } + settings,
     s3(bucket=error 'send.s3: `bucket` is required', settings={}):: { type: 'send.s3', bucket: bucket } + settings,
     sns(topic_arn=error 'send.sns: `topic_arn` is required', settings={}):: { type: 'send.sns', topic_arn: topic_arn } + settings,
     sqs(queue_url=error 'send.sqs: `queue_url` is required', settings={}):: { type: 'send.sqs', queue_url: queue_url } + settings,

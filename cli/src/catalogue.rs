@@ -185,6 +185,8 @@ fn constructor(e: &Entry) -> String {
             .map(|f| f.name.as_str()),
     );
     params.extend(priority.into_iter().filter(|p| has(p) && !required(p)));
+    // A setting named like a Jsonnet keyword cannot be a parameter; it goes in `settings`.
+    params.retain(|p| is_identifier(p));
     let mut sig = Vec::new();
     let mut body = vec![format!("type: '{}'", e.name)];
     for p in &params {

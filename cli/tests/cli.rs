@@ -377,7 +377,11 @@ fn every_libsonnet_constructor_evaluates() {
                 .collect()
         };
         // Count the required positional parameters from the library's own signature.
-        let leaf = name.rsplit('.').next().unwrap();
+        let leaf = if flat {
+            name.replace('.', "_")
+        } else {
+            name.rsplit('.').next().unwrap().to_string()
+        };
         let sig_line = lib
             .lines()
             .find(|l| {

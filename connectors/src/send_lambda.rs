@@ -13,13 +13,13 @@ use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
     r.transform("send.lambda", |s: LambdaSettings, b| {
-        if s.function.is_empty() {
-            return Err(b.fail("field `function`: name the function (or give its ARN)"));
+        if s.function_name.is_empty() {
+            return Err(b.fail("field `function_name`: name the function (or give its ARN)"));
         }
         let aws = AwsContext::for_transform(b, &s.aws)?;
         Sink::new(
             LambdaDestination {
-                function: s.function,
+                function: s.function_name,
                 aws,
                 client: OnceCell::new(),
             },
@@ -34,7 +34,7 @@ pub fn register(r: &mut Registry) {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct LambdaSettings {
     /// The function's name or ARN.
-    pub function: String,
+    pub function_name: String,
     /// AWS settings for this sink, over the config's `aws` section.
     #[serde(default)]
     pub aws: Option<AwsSettings>,

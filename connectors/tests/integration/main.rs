@@ -9,6 +9,7 @@ mod lambda;
 mod moto;
 mod respond;
 mod sinks;
+mod sources;
 
 use serde_json::Value;
 use sluice_core::{Config, Message, Pipeline, Processed, Resources};
