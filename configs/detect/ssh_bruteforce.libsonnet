@@ -12,8 +12,9 @@
 // What it does: sshd syslog lines become ECS events (configs/ecs/sshd.jsonnet); failed logins
 // (`event.action: ssh_login`, `event.outcome: failure`) are counted per `source.ip` in
 // tumbling windows of event time; the fifth failure from one address within a window raises
-// one alert. Only the alerts come out: to SNS when a topic is given, to a NACL deny entry when
-// `nacl` is given, to stdout with `stdout=true` (Lambda's log), and as the pipeline's output.
+// one alert. Only the alerts come out: to SNS when a topic is given, to stdout with
+// `stdout=true` (Lambda's log), to a NACL deny entry when `nacl` is given (in that order), and
+// as the pipeline's output.
 local sshd = import '../ecs/sshd.jsonnet';
 
 local eq(field, value) = { type: 'string.eq', source: field, value: value };
@@ -82,13 +83,8 @@ local is_alert = eq('event.kind', 'alert');
       // The events have been counted; only the alerts go on.
       { type: 'utility.drop', when: { type: 'none', conditions: [is_alert] } },
     ] + (
-      if nacl != null then [{
-        type: 'respond.nacl_deny',
-        source: 'source.ip',
-        rule_numbers: { from: 100, to: 119 },
-        expire_after: '24h',
-      } + nacl] else []
-    ) + (
+      // The alert goes out first: a response that fails (permissions, a full range) sends the
+      // alert to the error route, and must not keep it from being seen.
       if sns_topic_arn != null then [{
         type: 'send.sns',
         topic_arn: sns_topic_arn,
@@ -97,6 +93,13 @@ local is_alert = eq('event.kind', 'alert');
       }] else []
     ) + (
       if stdout then [{ type: 'send.stdout', pass: true }] else []
+    ) + (
+      if nacl != null then [{
+        type: 'respond.nacl_deny',
+        source: 'source.ip',
+        rule_numbers: { from: 100, to: 119 },
+        expire_after: '24h',
+      } + nacl] else []
     ),
     errors: sshd.errors,
   },

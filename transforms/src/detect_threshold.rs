@@ -476,11 +476,13 @@ impl Threshold {
                 continue;
             }
             if self.cooldown > 0 {
+                // The alert is claimed: failing to note it for the cooldown only risks a second
+                // alert for the key later, which is better than losing this one.
                 let ttl = ms(self.cooldown + w.size + self.lateness + margin);
-                shared
+                let _ = shared
                     .store
                     .set(&last_key, json!(bounds.0), Some(ttl))
-                    .await?;
+                    .await;
             }
             // The event that reached the threshold: for a tumbling window, the one whose
             // addition made the count equal to it (the first, when it was already past).
