@@ -91,8 +91,21 @@ fn detector(store: Option<&str>) -> Value {
     d
 }
 
-fn run_all(p: &Pipeline, lines: &[String]) -> usize {
-    lines.chunks(BATCH).map(|c| run_batch(p, c)).sum()
+/// Runs every batch on one thread; returns the bytes of output.
+fn run_all(one: &rayon::ThreadPool, p: &Pipeline, lines: &[String]) -> usize {
+    one.install(|| lines.chunks(BATCH).map(|c| run_batch(p, c)).sum())
+}
+
+/// The alerts a run raises.
+fn count_alerts(p: &Pipeline, lines: &[String]) -> usize {
+    lines
+        .chunks(BATCH)
+        .map(|c| {
+            let batch = c.iter().map(|l| Message::new(l.as_bytes())).collect();
+            let out = sluice_benches::block_on(p.process(batch)).unwrap();
+            out.output.len() - c.len()
+        })
+        .sum()
 }
 
 /// A moto server for the DynamoDB benches, killed when dropped.
@@ -218,17 +231,16 @@ fn fastrand_id() -> u64 {
 }
 
 fn detect(c: &mut Criterion) {
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let lines = events(EVENTS);
     let mut group = c.benchmark_group("detect_threshold");
     group.sample_size(10);
     group.throughput(Throughput::Elements(EVENTS as u64));
     let memory = json!({"transforms": [detector(None)]});
-    let alerts = {
-        let p = sluice_benches::pipeline(memory.clone());
-        let batch: Vec<Message> = lines.iter().map(|l| Message::new(l.as_bytes())).collect();
-        let out = sluice_benches::block_on(p.process(batch)).unwrap();
-        out.output.len() - EVENTS
-    };
+    let alerts = count_alerts(&sluice_benches::pipeline(memory.clone()), &lines);
     eprintln!("{EVENTS} events from {SOURCES} addresses: {alerts} alerts");
     // What reading the events costs without detection: the same condition, and a transform
     // that reads the key (parsing each event) and passes it on.
@@ -242,14 +254,14 @@ fn detect(c: &mut Criterion) {
     group.bench_function("baseline_parse_only/1M", |b| {
         b.iter_batched(
             || sluice_benches::pipeline(baseline.clone()),
-            |p| run_all(&p, &lines),
+            |p| run_all(&one, &p, &lines),
             BatchSize::PerIteration,
         )
     });
     group.bench_function("memory/1M", |b| {
         b.iter_batched(
             || sluice_benches::pipeline(memory.clone()),
-            |p| run_all(&p, &lines),
+            |p| run_all(&one, &p, &lines),
             BatchSize::PerIteration,
         )
     });
@@ -260,7 +272,7 @@ fn detect(c: &mut Criterion) {
     group.bench_function("memory_store/1M", |b| {
         b.iter_batched(
             || sluice_benches::pipeline(store.clone()),
-            |p| run_all(&p, &lines),
+            |p| run_all(&one, &p, &lines),
             BatchSize::PerIteration,
         )
     });

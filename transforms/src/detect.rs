@@ -350,7 +350,7 @@ pub struct Common {
     #[serde(default = "default_sample_size")]
     pub sample_size: usize,
     /// Pass the events on (true) with the alerts added after them, or emit the alerts alone
-    /// (false; the events count as dropped by rule).
+    /// (false: every event this transform sees counts as dropped by rule).
     #[serde(default = "yes")]
     pub pass_events: bool,
     /// Fields merged into every alert (deeply: objects merge, other values replace), e.g.
@@ -435,6 +435,15 @@ impl Common {
         self.key_and_time(message, counters, type_name, |m| {
             self.key.read(m, self.missing_key)
         })
+    }
+
+    /// Passes an event on, or drops it (by rule) when only alerts are wanted.
+    pub fn pass(&self, message: Message, out: &mut Output) {
+        if self.pass_events {
+            out.push(message);
+        } else {
+            out.drop_message(message);
+        }
     }
 
     /// The id of an event for the sample, when it has one.

@@ -175,11 +175,7 @@ impl FirstSeen {
     }
 
     fn emit(&self, message: Message, alert: Option<Message>, out: &mut Output) {
-        if self.common.pass_events {
-            out.push(message);
-        } else {
-            out.drop_message(message);
-        }
+        self.common.pass(message, out);
         out.extend_opt(alert);
     }
 
@@ -295,7 +291,7 @@ impl FirstSeen {
                     results.push(Err(f));
                     continue;
                 }
-                Slot::Pass(m) => out.push(m),
+                Slot::Pass(m) => self.common.pass(m, &mut out),
                 Slot::Check(mut m, at, id) => {
                     let why = if failed.is_empty() {
                         None
@@ -319,7 +315,7 @@ impl FirstSeen {
                         }
                         Some(_) => {
                             self.counters.skipped();
-                            out.push(m);
+                            self.common.pass(m, &mut out);
                         }
                         None => {
                             let alert = alerting
@@ -427,7 +423,7 @@ impl Transform for FirstSeen {
         let ((key, value), at) = match self.read(&mut message) {
             Ok(Some(read)) => read,
             Ok(None) => {
-                out.push(message);
+                self.common.pass(message, out);
                 return Ok(());
             }
             Err(e) => return Err(Failed::new(message, e)),
@@ -438,7 +434,7 @@ impl Transform for FirstSeen {
             if state.clock.observe(t, Instant::now()) {
                 self.counters.late();
                 drop(state);
-                out.push(message);
+                self.common.pass(message, out);
                 return Ok(());
             }
             let new = state.see(self, &key, &value, t);

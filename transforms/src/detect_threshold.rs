@@ -171,11 +171,7 @@ impl Threshold {
     }
 
     fn emit(&self, message: Message, alerts: Vec<Message>, out: &mut Output) {
-        if self.common.pass_events {
-            out.push(message);
-        } else {
-            out.drop_message(message);
-        }
+        self.common.pass(message, out);
         for a in alerts {
             out.push(a);
         }
@@ -223,7 +219,7 @@ struct Bucket {
 }
 
 impl KeyState {
-    fn add(&mut self, b: i64, id: Option<Value>, sample_size: usize) {
+    fn add(&mut self, b: i64, id: impl FnOnce() -> Option<Value>, sample_size: usize) {
         let bucket = match self.buckets.iter_mut().position(|x| x.index == b) {
             Some(i) => &mut self.buckets[i],
             None => {
@@ -236,8 +232,8 @@ impl KeyState {
             }
         };
         bucket.count += 1;
-        if let Some(id) = id
-            && bucket.sample.len() < sample_size
+        if bucket.sample.len() < sample_size
+            && let Some(id) = id()
         {
             bucket.sample.push(id);
         }
@@ -275,12 +271,13 @@ impl Local {
         }
     }
 
+    /// Counts an event; `id` reads its id for the sample, only when the sample has room.
     fn count(
         &mut self,
         d: &Threshold,
         key: Key,
         at: DateTime<Utc>,
-        id: Option<Value>,
+        id: impl FnOnce() -> Option<Value>,
     ) -> Vec<Message> {
         let t = at.timestamp_millis();
         let w = d.window;
@@ -570,7 +567,7 @@ impl Threshold {
                 Slot::Failed(f) => Err(f),
                 Slot::Pass(m) => {
                     let mut out = Output::new();
-                    out.push(m);
+                    self.common.pass(m, &mut out);
                     Ok(out)
                 }
                 Slot::Counted(m) => {
@@ -586,7 +583,7 @@ impl Threshold {
                         }
                         Some(_) => {
                             self.counters.skipped();
-                            out.push(m);
+                            self.common.pass(m, &mut out);
                         }
                         None => self.emit(m, alerts.remove(&i).unwrap_or_default(), &mut out),
                     }
@@ -625,21 +622,20 @@ impl Transform for Threshold {
         let (key, at) = match self.common.keyed(&mut message, &self.counters, NAME) {
             Ok(Some(read)) => read,
             Ok(None) => {
-                out.push(message);
+                self.common.pass(message, out);
                 return Ok(());
             }
             Err(e) => return Err(Failed::new(message, e)),
         };
-        let id = self.common.sample_id(&mut message);
         let alerts = {
             let mut state = local.lock();
             if state.clock.observe(at.timestamp_millis(), Instant::now()) {
                 self.counters.late();
                 drop(state);
-                out.push(message);
+                self.common.pass(message, out);
                 return Ok(());
             }
-            let alerts = state.count(self, key, at, id);
+            let alerts = state.count(self, key, at, || self.common.sample_id(&mut message));
             state.sweep(self);
             alerts
         };

@@ -412,11 +412,7 @@ impl Windowed {
     }
 
     fn emit(&self, message: Message, reports: Vec<Message>, out: &mut Output) {
-        if self.common.pass_events {
-            out.push(message);
-        } else {
-            out.drop_message(message);
-        }
+        self.common.pass(message, out);
         for r in reports {
             out.push(r);
         }
@@ -435,7 +431,7 @@ impl Transform for Windowed {
         let (key, t, measures) = match read {
             Ok(Some((key, at, measures))) => (key, at.timestamp_millis(), measures),
             Ok(None) => {
-                out.push(message);
+                self.common.pass(message, out);
                 return Ok(());
             }
             Err(e) => return Err(Failed::new(message, e)),
@@ -448,7 +444,7 @@ impl Transform for Windowed {
             if late || start.saturating_add(self.window.size) <= state.closed_through {
                 self.counters.late();
                 drop(state);
-                out.push(message);
+                self.common.pass(message, out);
                 return Ok(());
             }
             self.add(&mut state, key, t, measures, id);
@@ -672,7 +668,7 @@ mod tests {
     async fn the_window_timer_reports_without_further_input() {
         let c = config(
             "detect.summarize",
-            json!({"rule": {"name": "r"}, "key": "source.ip", "window": "40ms", "allowed_lateness": "0s"}),
+            json!({"rule": {"name": "r"}, "key": "source.ip", "window": "2s", "allowed_lateness": "0s"}),
         );
         let pipeline = Config::from_value(c, "test")
             .unwrap()
@@ -687,7 +683,7 @@ mod tests {
         let p = pipeline.process(vec![event(0), event(10)]).await.unwrap();
         assert_eq!(p.output.len(), 2, "nothing reported yet");
         assert!(pipeline.tick().await.unwrap().output.is_empty());
-        tokio::time::sleep(std::time::Duration::from_millis(45)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         let t = pipeline.tick().await.unwrap();
         assert_eq!(t.output.len(), 1);
         let report = sluice_core::testing::output_value(&t.output[0]);

@@ -204,14 +204,14 @@ async fn expired_entries_are_removed_by_a_later_run_and_dry_runs_change_nothing(
     let short = pipeline(config(
         endpoint,
         &acl,
-        json!({"expire_after": "50ms", "sweep_interval": "1ms"}),
+        json!({"expire_after": "2s", "sweep_interval": "1ms"}),
     ));
     let out = run(&short, vec![alert("203.0.113.1"), alert("203.0.113.2")]).await;
     assert_eq!(actions(&out), vec!["added", "added"]);
     assert_eq!(acl_state(&ec2, &acl).await.0.len(), 4);
     // Once they have expired, the end of a later run sweeps them away, with their tags, and
     // leaves the others alone.
-    tokio::time::sleep(std::time::Duration::from_millis(60)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let out = run(&short, vec![]).await;
     assert!(out.errors.is_empty(), "{:?}", reasons(&out));
     let (entries, tags) = acl_state(&ec2, &acl).await;
