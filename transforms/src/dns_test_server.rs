@@ -108,11 +108,7 @@ impl Zones {
                 vec![Arc::new(handler) as Arc<dyn ZoneHandler>],
             );
         }
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
-        let addr = udp.local_addr().expect("UDP address");
-        let tcp = TcpListener::bind(addr)
-            .await
-            .expect("bind TCP on the UDP port");
+        let (udp, tcp, addr) = bind_pair().await;
         let mut server = Server::new(catalog);
         server.register_socket(udp);
         server.register_listener(tcp, Duration::from_secs(5), 4096);
@@ -147,13 +143,24 @@ pub struct BlackHole {
 impl BlackHole {
     /// Binds UDP and TCP on one loopback port and never reads from them.
     pub async fn bind() -> BlackHole {
-        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
-        let addr = udp.local_addr().expect("UDP address");
-        let tcp = TcpListener::bind(addr).await.expect("bind TCP");
+        let (udp, tcp, addr) = bind_pair().await;
         BlackHole {
             addr,
             _udp: udp,
             _tcp: tcp,
         }
     }
+}
+
+/// A UDP socket and a TCP listener on the same free loopback port. The port the system gives for
+/// UDP may be taken for TCP (tests run in parallel), so a clash is retried on a new port.
+async fn bind_pair() -> (UdpSocket, TcpListener, std::net::SocketAddr) {
+    for _ in 0..50 {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind UDP");
+        let addr = udp.local_addr().expect("UDP address");
+        if let Ok(tcp) = TcpListener::bind(addr).await {
+            return (udp, tcp, addr);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP after 50 tries")
 }
