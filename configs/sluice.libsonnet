@@ -172,6 +172,7 @@
     eventbridge(source=error 'send.eventbridge: `source` is required', detail_type=error 'send.eventbridge: `detail_type` is required', settings={}):: { type: 'send.eventbridge', source: source, detail_type: detail_type } + settings,
     file(path=error 'send.file: `path` is required', settings={}):: { type: 'send.file', path: path } + settings,
     firehose(delivery_stream=error 'send.firehose: `delivery_stream` is required', settings={}):: { type: 'send.firehose', delivery_stream: delivery_stream } + settings,
+    http(url=error 'send.http: `url` is required', settings={}):: { type: 'send.http', url: url } + settings,
     kinesis(stream=error 'send.kinesis: `stream` is required', settings={}):: { type: 'send.kinesis', stream: stream } + settings,
     lambda(function_name=error 'send.lambda: `function_name` is required', settings={}):: { type: 'send.lambda', function_name: function_name } + settings,
     s3(bucket=error 'send.s3: `bucket` is required', settings={}):: { type: 'send.s3', bucket: bucket } + settings,
@@ -184,7 +185,7 @@
     file(path=error 'file: `path` is required', value=null, settings={}):: { type: 'file', path: path, [if value != null then 'value']: value } + settings,
     memory(settings={}):: { type: 'memory' } + settings,
     mmdb(path=error 'mmdb: `path` is required', settings={}):: { type: 'mmdb', path: path } + settings,
-    secret(env=error 'secret: `env` is required', settings={}):: { type: 'secret', env: env } + settings,
+    secret(settings={}):: { type: 'secret' } + settings,
     table(values=error 'table: `values` is required', settings={}):: { type: 'table', values: values } + settings,
   },
   string: {
@@ -221,6 +222,6 @@
     metric_count(metric=error 'utility.metric_count: `metric` is required', settings={}):: { type: 'utility.metric_count', metric: metric } + settings,
     metric_freshness(source=error 'utility.metric_freshness: `source` is required', metric=error 'utility.metric_freshness: `metric` is required', threshold=error 'utility.metric_freshness: `threshold` is required', settings={}):: { type: 'utility.metric_freshness', source: source, metric: metric, threshold: threshold } + settings,
     sample(rate=error 'utility.sample: `rate` is required', settings={}):: { type: 'utility.sample', rate: rate } + settings,
-    secret(env=error 'utility.secret: `env` is required', id=error 'utility.secret: `id` is required', settings={}):: { type: 'utility.secret', env: env, id: id } + settings,
+    secret(id=error 'utility.secret: `id` is required', settings={}):: { type: 'utility.secret', id: id } + settings,
   },
 }

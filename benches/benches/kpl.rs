@@ -2,7 +2,9 @@
 //! bare MD5 over the same bytes (the one pass over the data that aggregation cannot avoid).
 //!
 //! Before the measurements it prints how many 1 KB events fit in one aggregated record at the
-//! 1 MiB limit, with a shared partition key and with a distinct key per event.
+//! 1 MiB limit, with a shared partition key and with a distinct key per event, and how many
+//! events one PutRecords call of `send.kinesis` carries, plain and aggregated (its own call
+//! planning, `plan_calls`, which `send_kinesis_plan` also times).
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -11,6 +13,8 @@ use sluice_benches::event_1k;
 use sluice_connectors::kpl::{
     Aggregate, Aggregator, DEFAULT_MAX_RECORD_BYTES, GroupedAggregator, Grouping, deaggregate,
 };
+use sluice_connectors::send_kinesis::{AggregateSettings, plan_calls};
+use sluice_core::{Message, Path};
 use std::hint::black_box;
 
 const EVENTS: usize = 4096;
@@ -64,6 +68,36 @@ fn kpl(c: &mut Criterion) {
         per_aggregate(|i| format!("{:08x}-0000-4000-8000-{:012x}", i, i), &events),
     );
 
+    // One sink batch of the size a call can take when aggregating (4 MiB of events).
+    let batch = || -> Vec<Message> {
+        events
+            .iter()
+            .map(|e| Message::new(Bytes::from(e.clone())))
+            .collect()
+    };
+    let aggregated = AggregateSettings {
+        max_bytes: DEFAULT_MAX_RECORD_BYTES,
+    };
+    let by_user = Some(Path::parse("userIdentity.userName"));
+    for (what, key, aggregate) in [
+        ("plain, random keys", None, None),
+        (
+            "aggregated, random key per aggregate",
+            None,
+            Some(&aggregated),
+        ),
+        ("aggregated, 100 user keys", by_user, Some(&aggregated)),
+    ] {
+        let (calls, refused) = plan_calls(&mut batch(), &key, aggregate);
+        assert!(refused.is_empty());
+        let first = &calls[0];
+        let events_in_first: usize = first.iter().map(|e| e.messages.len()).sum();
+        println!(
+            "send.kinesis, 1 KB events, {what}: {events_in_first} events in {} records per PutRecords call",
+            first.len()
+        );
+    }
+
     let mut group = c.benchmark_group("kpl_1kb");
     group.throughput(Throughput::Bytes(bytes));
 
@@ -91,6 +125,14 @@ fn kpl(c: &mut Criterion) {
             out.extend(agg.flush());
             out
         })
+    });
+
+    group.bench_function("send_kinesis_plan", |b| {
+        b.iter_batched(
+            batch,
+            |mut messages| plan_calls(&mut messages, &None, Some(&aggregated)),
+            criterion::BatchSize::LargeInput,
+        )
     });
 
     let records: Vec<(String, Bytes)> = aggregate(&mut agg, &keys, &events)

@@ -1,7 +1,7 @@
 // AWS console sign-ins (CloudTrail ConsoleLogin) as ECS documents, enriched with who and where.
 //
-// Who: `user.full_name` and `user.roles` from the user directory (a JSON-lines file here; the
-// same store can be DynamoDB with a cache in front). Where: `source.as.*` (ASN) and
+// Who: `user.full_name` and `user.roles` from the user directory (a JSON-lines file here;
+// `users_store` below shows the same store as DynamoDB with a cache in front). Where: `source.as.*` (ASN) and
 // `source.geo.*` (city, country, location) from MaxMind databases. The databases here are
 // MaxMind's small *test* databases (testdata/mmdb/): point `path` at GeoLite2-ASN.mmdb and
 // GeoLite2-City.mmdb for real data. Events that are not console sign-ins are dropped by rule
@@ -10,7 +10,7 @@
 // Reverse DNS (`source.domain`) needs a nameserver: set `nameservers` (e.g. with
 // `(import 'console_login.jsonnet') + { nameservers:: ['10.0.0.2'] }`). It is off here, so
 // `sluice test` runs without a network; transforms/tests/enrich_pipeline.rs runs it against a
-// DNS server on a loopback port.
+// DNS server on a loopback port, connectors/tests/integration/enrich.rs with DynamoDB too.
 //
 //   sluice run -c configs/enrich/console_login.jsonnet examples/data/cloudtrail/single-events.jsonl
 // Plain objects rather than the sluice.libsonnet constructors: every setting is named.
@@ -81,8 +81,14 @@ local linkoping = {
   // Nameservers for reverse DNS of the source address (`IP` or `IP:PORT`); none: no lookup.
   nameservers:: [],
 
+  // The user directory. In production, a DynamoDB table with a cache in front, e.g.
+  //   users_store:: { type: 'dynamodb', table: 'users', key_attribute: 'user', whole_item: true,
+  //                   cache: { capacity: 10000, ttl: '10m' } }
+  // (connectors/tests/integration/enrich.rs runs it so against moto).
+  users_store:: { type: 'file', path: 'examples/data/users.jsonl', format: 'jsonl', key: 'user' },
+
   stores: {
-    users: { type: 'file', path: 'examples/data/users.jsonl', format: 'jsonl', key: 'user' },
+    users: $.users_store,
     asn: { type: 'mmdb', path: 'testdata/mmdb/GeoLite2-ASN-Test.mmdb' },
     // The same addresses come back all day: keep decoded City records in memory.
     city: { type: 'mmdb', path: 'testdata/mmdb/GeoLite2-City-Test.mmdb', cache: { capacity: 50000, ttl: '1h' } },

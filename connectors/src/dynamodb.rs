@@ -1,22 +1,25 @@
-//! DynamoDB as a store (`stores: {x: {type: "dynamodb", table: ...}}`), as a sink
-//! (`send.dynamodb`) and as a lookup (`enrich.dynamodb_query`).
+//! DynamoDB as a store: `stores: {x: {type: "dynamodb", table: ...}}`. (The sink is
+//! `send_dynamodb`, the query lookup `enrich_dynamodb`.)
 //!
-//! The store keeps each key in one item: the key in `key_attribute`, the value in
-//! `value_attribute`, the expiry (Unix seconds) in `ttl_attribute` for DynamoDB's TTL to delete.
-//! TTL deletion runs late (up to days), so reads also treat an expired item as absent. Counters
-//! use atomic `ADD`, "set if absent" a conditional put: several Lambda invocations sharing a
-//! table count together and act once.
+//! The store keeps each key in one item: the key in `key_attribute` (with a sort key, fixed or
+//! taken from the key), the value in `value_attribute` or, for tables that others write (a user
+//! directory), the whole item; the expiry (Unix seconds) in `ttl_attribute` for DynamoDB's TTL
+//! to delete. TTL deletion runs late (up to days), so reads also treat an expired item as
+//! absent. A batch's reads are one BatchGetItem per 100 keys. Counters use atomic `ADD`, "set if
+//! absent" a conditional put: several Lambda invocations sharing a table count together and act
+//! once.
 
 use crate::aws::{AwsContext, AwsSettings};
-use crate::dynamodb_item::{from_attribute, from_item, to_attribute, to_item};
-use crate::sink::{CallError, Common, Delivery, Destination, Sink};
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, ReturnValue, WriteRequest};
+use crate::dynamodb_item::{from_attribute, to_attribute, to_item};
+use crate::sink::Retry;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnValue};
 use futures::future::{BoxFuture, FutureExt};
+use futures::stream::{self, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
+use sluice_core::Registry;
 use sluice_core::registry::SharedResource;
-use sluice_core::{Message, Registry};
 use sluice_transforms::kv::{KvStore, Store, StoreError, StoreResult};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,11 +31,13 @@ pub fn register(r: &mut Registry) {
         if s.table.is_empty() {
             return Err(b.fail("field `table`: name the table"));
         }
+        let sort_key = SortKey::from_settings(&s).map_err(|e| b.fail(e))?;
         let aws = AwsContext::for_transform(b, &s.aws)?;
         let name = b.location().to_string();
         let cache = s.cache.clone();
         let store = DynamoStore {
             s,
+            sort_key,
             aws,
             client: OnceCell::new(),
             name: name.clone(),
@@ -40,21 +45,6 @@ pub fn register(r: &mut Registry) {
         // Reads that hit the cache never leave the process; writes go through to the table.
         let store = sluice_transforms::kv_cache::wrap(b, Arc::new(store), cache.as_ref());
         Ok(Arc::new(Store { name, store }) as SharedResource)
-    });
-    r.transform("send.dynamodb", |s: SendSettings, b| {
-        if s.table.is_empty() {
-            return Err(b.fail("field `table`: name the table"));
-        }
-        let aws = AwsContext::for_transform(b, &s.aws)?;
-        Sink::new(
-            DynamoDestination {
-                table: s.table,
-                aws,
-                client: OnceCell::new(),
-            },
-            s.common,
-            b,
-        )
     });
 }
 
@@ -66,15 +56,26 @@ pub struct StoreSettings {
     /// The partition key attribute.
     #[serde(default = "default_key")]
     pub key_attribute: String,
-    /// A sort key attribute, when the table has one; every item uses `sort_key_value`.
+    /// The sort key attribute (a string), when the table has one. Say which sort key each key
+    /// means with `sort_key_value` or `sort_key_separator`.
     #[serde(default)]
     pub sort_key_attribute: Option<String>,
-    /// The sort key value written and read with every key.
+    /// One sort key value for every key (e.g. `profile`).
     #[serde(default)]
     pub sort_key_value: Option<String>,
+    /// The key carries its own sort key: `PARTITION<separator>SORT`, split at the first
+    /// separator (e.g. `|`: `alice@example.com|2026-11` reads partition `alice@example.com`,
+    /// sort key `2026-11`). Build such keys with `string.format` before the lookup.
+    #[serde(default)]
+    pub sort_key_separator: Option<String>,
     /// The attribute that holds the value.
     #[serde(default = "default_value")]
     pub value_attribute: String,
+    /// Reads give the whole item, without its key and TTL attributes, as an object; writes of
+    /// an object store its fields as attributes. For tables that something else writes (a user
+    /// directory with `full_name` and `roles`). Counters and sets still use `value_attribute`.
+    #[serde(default)]
+    pub whole_item: bool,
     /// The table's TTL attribute (Unix seconds).
     #[serde(default = "default_ttl")]
     pub ttl_attribute: String,
@@ -99,8 +100,37 @@ fn default_ttl() -> String {
     "expires_at".into()
 }
 
+/// Which sort key a key means.
+enum SortKey {
+    None,
+    Fixed {
+        attribute: String,
+        value: String,
+    },
+    FromKey {
+        attribute: String,
+        separator: String,
+    },
+}
+
+impl SortKey {
+    fn from_settings(s: &StoreSettings) -> Result<SortKey, String> {
+        let attribute = s.sort_key_attribute.clone();
+        match (attribute, &s.sort_key_value, &s.sort_key_separator) {
+            (None, None, None) => Ok(SortKey::None),
+            (None, _, _) => Err("field `sort_key_attribute`: name the table's sort key attribute; `sort_key_value` and `sort_key_separator` need it".into()),
+            (Some(_), Some(_), Some(_)) => Err("field `sort_key_separator`: give either `sort_key_value` (one sort key for all) or `sort_key_separator` (each key carries its own), not both".into()),
+            (Some(_), None, None) => Err("field `sort_key_attribute`: say which sort key each key means: `sort_key_value` (one for all) or `sort_key_separator` (taken from the key)".into()),
+            (Some(_), _, Some(sep)) if sep.is_empty() => Err("field `sort_key_separator`: must not be empty".into()),
+            (Some(attribute), Some(value), None) => Ok(SortKey::Fixed { attribute, value: value.clone() }),
+            (Some(attribute), None, Some(separator)) => Ok(SortKey::FromKey { attribute, separator: separator.clone() }),
+        }
+    }
+}
+
 struct DynamoStore {
     s: StoreSettings,
+    sort_key: SortKey,
     aws: Arc<AwsContext>,
     client: OnceCell<aws_sdk_dynamodb::Client>,
     name: String,
@@ -122,18 +152,157 @@ impl DynamoStore {
         self.client.get_or_init(|| self.aws.dynamodb()).await
     }
 
-    fn key(&self, key: &str) -> HashMap<String, AttributeValue> {
+    /// The item's key attributes for `key`.
+    fn key(&self, key: &str) -> StoreResult<HashMap<String, AttributeValue>> {
+        let (partition, sort) = match &self.sort_key {
+            SortKey::None => (key, None),
+            SortKey::Fixed { attribute, value } => (key, Some((attribute, value.as_str()))),
+            SortKey::FromKey {
+                attribute,
+                separator,
+            } => match key.split_once(separator.as_str()) {
+                Some((p, s)) => (p, Some((attribute, s))),
+                None => {
+                    return Err(StoreError::Failed {
+                        store: self.name.clone(),
+                        problem: format!(
+                            "the key `{key}` has no `{separator}` between partition and sort key"
+                        ),
+                    });
+                }
+            },
+        };
         let mut k = HashMap::from([(
             self.s.key_attribute.clone(),
-            AttributeValue::S(key.to_string()),
+            AttributeValue::S(partition.to_string()),
         )]);
-        if let Some(sk) = &self.s.sort_key_attribute {
-            k.insert(
-                sk.clone(),
-                AttributeValue::S(self.s.sort_key_value.clone().unwrap_or_default()),
-            );
+        if let Some((attribute, value)) = sort {
+            k.insert(attribute.clone(), AttributeValue::S(value.to_string()));
         }
-        k
+        Ok(k)
+    }
+
+    /// The key text of an item read back: the inverse of `key`.
+    fn key_of(&self, item: &HashMap<String, AttributeValue>) -> Option<String> {
+        let partition = item.get(&self.s.key_attribute)?.as_s().ok()?;
+        match &self.sort_key {
+            SortKey::FromKey {
+                attribute,
+                separator,
+            } => Some(format!(
+                "{partition}{separator}{}",
+                item.get(attribute)?.as_s().ok()?
+            )),
+            _ => Some(partition.clone()),
+        }
+    }
+
+    /// What a read gives for an item: its value, or the whole item without key and TTL.
+    fn value_of(&self, item: &HashMap<String, AttributeValue>) -> Option<Value> {
+        if self.expired(item) {
+            return None;
+        }
+        if !self.s.whole_item {
+            return item.get(&self.s.value_attribute).map(from_attribute);
+        }
+        let sort = match &self.sort_key {
+            SortKey::None => None,
+            SortKey::Fixed { attribute, .. } | SortKey::FromKey { attribute, .. } => {
+                Some(attribute)
+            }
+        };
+        let fields = item
+            .iter()
+            .filter(|(name, _)| {
+                **name != self.s.key_attribute
+                    && **name != self.s.ttl_attribute
+                    && Some(*name) != sort
+            })
+            .map(|(name, v)| (name.clone(), from_attribute(v)))
+            .collect();
+        Some(Value::Object(fields))
+    }
+
+    /// One BatchGetItem of at most 100 distinct keys, asking again for the keys DynamoDB left
+    /// unprocessed (throughput) with backoff; what is still unprocessed after the last attempt
+    /// is an error for those keys.
+    async fn batch_get(&self, keys: &[&str]) -> Vec<(String, StoreResult<Option<Value>>)> {
+        let mut answers = Vec::with_capacity(keys.len());
+        let mut request = Vec::with_capacity(keys.len());
+        for k in keys {
+            match self.key(k) {
+                Ok(attributes) => request.push(attributes),
+                Err(e) => answers.push((k.to_string(), Err(e))),
+            }
+        }
+        let retry = Retry::default();
+        let mut found: HashMap<String, Value> = HashMap::new();
+        let mut attempt = 0;
+        while !request.is_empty() {
+            attempt += 1;
+            let ask = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut request)))
+                .consistent_read(self.s.consistent_read)
+                .build()
+                .expect("keys are set");
+            let out = match self
+                .client()
+                .await
+                .batch_get_item()
+                .request_items(&self.s.table, ask.clone())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) => {
+                    let e = self.fail(
+                        "BatchGetItem",
+                        aws_sdk_dynamodb::error::DisplayErrorContext(&e),
+                    );
+                    for k in ask.keys() {
+                        answers.push((self.key_of(k).unwrap_or_default(), Err(e.clone())));
+                    }
+                    break;
+                }
+            };
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.s.table))
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(k), Some(v)) = (self.key_of(item), self.value_of(item)) {
+                    found.insert(k, v);
+                }
+            }
+            request = out
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.s.table))
+                .map(|u| u.keys().to_vec())
+                .unwrap_or_default();
+            if request.is_empty() {
+                break;
+            }
+            if attempt >= retry.attempts {
+                let e = self.fail(
+                    "BatchGetItem",
+                    format!("keys still unprocessed after {attempt} attempts (throughput)"),
+                );
+                for k in &request {
+                    answers.push((self.key_of(k).unwrap_or_default(), Err(e.clone())));
+                }
+                break;
+            }
+            tokio::time::sleep(retry.delay(attempt)).await;
+        }
+        let mut answered: HashMap<String, StoreResult<Option<Value>>> =
+            answers.into_iter().collect();
+        keys.iter()
+            .map(|k| {
+                let answer = answered.remove(*k).unwrap_or_else(|| Ok(found.remove(*k)));
+                (k.to_string(), answer)
+            })
+            .collect()
     }
 
     fn fail(&self, what: &str, e: impl std::fmt::Display) -> StoreError {
@@ -169,8 +338,13 @@ impl DynamoStore {
         ttl: Option<Duration>,
         only_if_absent: bool,
     ) -> StoreResult<bool> {
-        let mut item = self.key(key);
-        item.insert(self.s.value_attribute.clone(), to_attribute(&value));
+        let mut item = self.key(key)?;
+        match (&value, self.s.whole_item) {
+            (Value::Object(fields), true) => item.extend(to_item(fields)),
+            _ => {
+                item.insert(self.s.value_attribute.clone(), to_attribute(&value));
+            }
+        }
         if let Some(e) = Self::expiry(ttl) {
             item.insert(self.s.ttl_attribute.clone(), e);
         }
@@ -208,18 +382,41 @@ impl KvStore for DynamoStore {
                 .await
                 .get_item()
                 .table_name(&self.s.table)
-                .set_key(Some(self.key(key)))
+                .set_key(Some(self.key(key)?))
                 .consistent_read(self.s.consistent_read)
                 .send()
                 .await
                 .map_err(|e| {
                     self.fail("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(&e))
                 })?;
-            Ok(out
-                .item()
-                .filter(|item| !self.expired(item))
-                .and_then(|item| item.get(&self.s.value_attribute))
-                .map(from_attribute))
+            Ok(out.item().and_then(|item| self.value_of(item)))
+        }
+        .boxed()
+    }
+
+    /// BatchGetItem takes at most 100 distinct keys a call; the calls run `concurrency` at once.
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        concurrency: usize,
+    ) -> BoxFuture<'a, Vec<StoreResult<Option<Value>>>> {
+        async move {
+            let mut distinct: Vec<&str> = keys.to_vec();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let mut calls = Vec::new();
+            for chunk in distinct.chunks(100) {
+                calls.push(self.batch_get(chunk));
+            }
+            let answers: Vec<Vec<_>> = stream::iter(calls)
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+            let answered: HashMap<String, StoreResult<Option<Value>>> =
+                answers.into_iter().flatten().collect();
+            keys.iter()
+                .map(|k| answered.get(*k).cloned().unwrap_or(Ok(None)))
+                .collect()
         }
         .boxed()
     }
@@ -256,7 +453,7 @@ impl KvStore for DynamoStore {
                 .await
                 .update_item()
                 .table_name(&self.s.table)
-                .set_key(Some(self.key(key)))
+                .set_key(Some(self.key(key)?))
                 .update_expression(if ttl.is_some() {
                     "ADD #v :e SET #t = :exp"
                 } else {
@@ -304,7 +501,7 @@ impl KvStore for DynamoStore {
                 .await
                 .update_item()
                 .table_name(&self.s.table)
-                .set_key(Some(self.key(key)))
+                .set_key(Some(self.key(key)?))
                 .update_expression("ADD #v :by")
                 .condition_expression(format!("attribute_not_exists(#k) OR {live}"))
                 .set_expression_attribute_names(Some(names.clone()))
@@ -356,7 +553,7 @@ impl KvStore for DynamoStore {
                 .await
                 .delete_item()
                 .table_name(&self.s.table)
-                .set_key(Some(self.key(key)))
+                .set_key(Some(self.key(key)?))
                 .send()
                 .await
                 .map(|_| ())
@@ -368,101 +565,5 @@ impl KvStore for DynamoStore {
                 })
         }
         .boxed()
-    }
-}
-
-/// Write each message (a JSON object holding the table's key attributes) as an item
-/// (BatchWriteItem, 25 items a call, with retries of unprocessed items).
-#[derive(Debug, Deserialize, JsonSchema)]
-pub struct SendSettings {
-    /// The table.
-    pub table: String,
-    /// AWS settings for this sink, over the config's `aws` section.
-    #[serde(default)]
-    pub aws: Option<AwsSettings>,
-    #[serde(flatten)]
-    pub common: Common,
-}
-
-struct DynamoDestination {
-    table: String,
-    aws: Arc<AwsContext>,
-    client: OnceCell<aws_sdk_dynamodb::Client>,
-}
-
-impl Destination for DynamoDestination {
-    fn call_limits(&self) -> (usize, usize) {
-        (25, 16 * 1024 * 1024)
-    }
-
-    fn send<'a>(
-        &'a self,
-        records: &'a mut [Message],
-        _key: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<Delivery>, CallError>> {
-        Box::pin(async move {
-            let mut deliveries = vec![Delivery::Sent; records.len()];
-            let mut requests = Vec::new();
-            let mut index = Vec::new();
-            for (i, m) in records.iter_mut().enumerate() {
-                match m.value() {
-                    Ok(Value::Object(map)) => {
-                        let put = PutRequest::builder().set_item(Some(to_item(map))).build();
-                        match put {
-                            Ok(p) => {
-                                requests.push(WriteRequest::builder().put_request(p).build());
-                                index.push(i);
-                            }
-                            Err(e) => {
-                                deliveries[i] =
-                                    Delivery::Failed(format!("building a DynamoDB item: {e}"))
-                            }
-                        }
-                    }
-                    Ok(_) => {
-                        deliveries[i] =
-                            Delivery::Failed("a DynamoDB item must be a JSON object".into())
-                    }
-                    Err(e) => deliveries[i] = Delivery::Failed(e.to_string()),
-                }
-            }
-            if requests.is_empty() {
-                return Ok(deliveries);
-            }
-            let client = self.client.get_or_init(|| self.aws.dynamodb()).await;
-            let out = client
-                .batch_write_item()
-                .request_items(&self.table, requests)
-                .send()
-                .await
-                .map_err(|e| {
-                    let why = format!(
-                        "DynamoDB BatchWriteItem to `{}` failed: {}",
-                        self.table,
-                        aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                    );
-                    match e.as_service_error() {
-                        Some(s) if s.is_resource_not_found_exception() => CallError::fail(why),
-                        _ => CallError::retry(why),
-                    }
-                })?;
-            // Unprocessed items come back as the requests themselves: match them to records.
-            let unprocessed: Vec<Value> = out
-                .unprocessed_items()
-                .and_then(|u| u.get(&self.table))
-                .into_iter()
-                .flatten()
-                .filter_map(|w| w.put_request().map(|p| from_item(p.item())))
-                .collect();
-            for i in index {
-                if let Ok(v) = records[i].value()
-                    && unprocessed.contains(v)
-                {
-                    deliveries[i] =
-                        Delivery::Retry("DynamoDB left the item unprocessed (throughput)".into());
-                }
-            }
-            Ok(deliveries)
-        })
     }
 }

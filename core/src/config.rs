@@ -101,15 +101,20 @@ impl Config {
         if let Some(aws) = &self.aws {
             with_stores.set_section("aws", aws.clone());
         }
+        // Stores see the config's sections too (a DynamoDB store uses its `aws` settings).
         let mut store_errors = Vec::new();
+        let mut stores = Vec::new();
         {
-            let builder = Builder::new(registry, resources, &self.pipelines);
+            let builder = Builder::new(registry, &with_stores, &self.pipelines);
             for (name, value) in &self.stores {
                 match builder.store(name, value) {
-                    Ok(store) => with_stores.insert_shared(name.clone(), store),
+                    Ok(store) => stores.push((name.clone(), store)),
                     Err(e) => store_errors.extend(e.0),
                 }
             }
+        }
+        for (name, store) in stores {
+            with_stores.insert_shared(name, store);
         }
         let builder = Builder::new(registry, &with_stores, &self.pipelines);
         let steps = builder.steps("transforms", &self.transforms);

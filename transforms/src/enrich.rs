@@ -376,35 +376,36 @@ impl Transform for KvGet {
         }
     }
 
+    /// Each distinct key of the batch is read once, all in one `get_many` (for DynamoDB,
+    /// BatchGetItem calls of up to 100 keys).
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(async move {
+            let mut distinct: HashMap<String, usize> = HashMap::new();
             let mut keyed = Vec::with_capacity(batch.len());
             for mut m in batch {
-                let key = self.key(&mut m);
-                keyed.push((m, key));
+                let slot = self.key(&mut m).map(|key| {
+                    key.map(|k| {
+                        let next = distinct.len();
+                        *distinct.entry(k).or_insert(next)
+                    })
+                });
+                keyed.push((m, slot));
             }
-            let lookups: Vec<_> = keyed
-                .iter()
-                .map(|(_, key)| async move {
-                    match key {
-                        Ok(Some(k)) => Some(self.store.get(k).await),
-                        _ => None,
-                    }
-                })
-                .collect();
-            let found: Vec<_> = stream::iter(lookups)
-                .buffered(self.s.concurrency.max(1))
-                .collect()
-                .await;
+            let mut keys = vec![""; distinct.len()];
+            for (k, &i) in &distinct {
+                keys[i] = k.as_str();
+            }
+            let found = self.store.get_many(&keys, self.s.concurrency).await;
             keyed
                 .into_iter()
-                .zip(found)
-                .map(|((mut m, key), found)| {
-                    let result = match (key, found) {
-                        (Err(e), _) => Err(e),
-                        (Ok(_), None) => Ok(()),
-                        (Ok(_), Some(Err(e))) => Err(TransformError::invalid(e)),
-                        (Ok(_), Some(Ok(v))) => self.write(&mut m, v),
+                .map(|(mut m, slot)| {
+                    let result = match slot {
+                        Err(e) => Err(e),
+                        Ok(None) => Ok(()),
+                        Ok(Some(i)) => match &found[i] {
+                            Err(e) => Err(TransformError::invalid(e)),
+                            Ok(v) => self.write(&mut m, v.clone()),
+                        },
                     };
                     self.failure.end(m, result)
                 })

@@ -15,22 +15,17 @@
 
 use crate::batch::Duration as Setting;
 use crate::enrich::{Answer, Failure, OnError, from_cache, lookup_batch};
+use crate::http::{HttpClient, Template};
 use crate::kv_cache::{CacheCounters, CacheSettings, TtlCache};
-use crate::secrets::{self, Secret};
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::message::value_text;
 use sluice_core::transform::{BatchItem, Mode};
 use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 pub fn register(r: &mut Registry) {
     r.transform("enrich.http", |s: HttpSettings, b| {
@@ -58,11 +53,7 @@ pub fn register(r: &mut Registry) {
         if s.method == Method::Get && s.body.is_some() {
             return Err(b.fail("field `body`: only a POST sends a body; set `method: \"post\"`"));
         }
-        let client = if literal.starts_with("https://") {
-            HttpClient::tls().map_err(|e| b.fail(format!("field `url`: {e}")))?
-        } else {
-            HttpClient::plain()
-        };
+        let client = HttpClient::for_url(&literal).map_err(|e| b.fail(format!("field `url`: {e}")))?;
         let counters = CacheCounters::named(b, &format!("{} (cache)", b.location()));
         Ok(EnrichHttp {
             cache: TtlCache::new(&s.cache, counters.clone()),
@@ -137,163 +128,6 @@ fn default_concurrency() -> usize {
 
 fn default_max_bytes() -> usize {
     1 << 20
-}
-
-/// Text with `${path}` and `${SECRET:id}` placeholders, parsed once.
-#[derive(Debug)]
-struct Template {
-    parts: Vec<Part>,
-}
-
-enum Part {
-    Text(String),
-    Field(Path),
-    Secret(Arc<Secret>),
-}
-
-impl std::fmt::Debug for Part {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Part::Text(t) => write!(f, "{t:?}"),
-            Part::Field(p) => write!(f, "${{{p}}}"),
-            Part::Secret(s) => write!(f, "${{SECRET:{}}}", s.id()),
-        }
-    }
-}
-
-impl Template {
-    fn parse(text: &str, resources: &sluice_core::Resources) -> Result<Template, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            if start > 0 {
-                parts.push(Part::Text(rest[..start].to_string()));
-            }
-            let after = &rest[start + 2..];
-            let end = after
-                .find('}')
-                .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
-            let inner = after[..end].trim();
-            if inner.is_empty() {
-                return Err(format!("an empty `${{}}` in `{text}`"));
-            }
-            match inner.strip_prefix("SECRET:") {
-                Some(id) => {
-                    let secret = secrets::lookup(id, resources).ok_or_else(|| {
-                        format!("no secret `{id}`; declare it under `stores` as {{type: \"secret\", env: \"...\"}}")
-                    })?;
-                    parts.push(Part::Secret(secret));
-                }
-                None => parts.push(Part::Field(Path::parse(inner))),
-            }
-            rest = &after[end + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
-        Ok(Template { parts })
-    }
-
-    /// The text before the first placeholder.
-    fn literal_prefix(&self) -> &str {
-        match self.parts.first() {
-            Some(Part::Text(t)) => t,
-            _ => "",
-        }
-    }
-
-    /// The text for one message, and the same with secrets left as placeholders (for errors).
-    /// `None` when a field it names is absent.
-    fn render(
-        &self,
-        message: &mut Message,
-        encode: bool,
-    ) -> Result<Option<(String, String)>, TransformError> {
-        let mut real = String::new();
-        let mut shown = String::new();
-        for part in &self.parts {
-            match part {
-                Part::Text(t) => {
-                    real.push_str(t);
-                    shown.push_str(t);
-                }
-                Part::Secret(s) => {
-                    real.push_str(s.expose());
-                    shown.push_str(&format!("${{SECRET:{}}}", s.id()));
-                }
-                Part::Field(path) => {
-                    let value = match message.get(path)? {
-                        None | Some(Value::Null) => return Ok(None),
-                        Some(v) => value_text(v).into_owned(),
-                    };
-                    let value = if encode { url_encode(&value) } else { value };
-                    real.push_str(&value);
-                    shown.push_str(&value);
-                }
-            }
-        }
-        Ok(Some((real, shown)))
-    }
-}
-
-/// Percent-encodes everything but the unreserved characters of RFC 3986, so a value stays
-/// one path segment or query value (`a/b` cannot climb to another endpoint).
-fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-type Body = Full<Bytes>;
-
-enum HttpClient {
-    Plain(Client<HttpConnector, Body>),
-    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>),
-}
-
-impl HttpClient {
-    fn plain() -> HttpClient {
-        HttpClient::Plain(Client::builder(TokioExecutor::new()).build(HttpConnector::new()))
-    }
-
-    fn tls() -> Result<HttpClient, String> {
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| format!("cannot load the system's root certificates for HTTPS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(HttpClient::Tls(
-            Client::builder(TokioExecutor::new()).build(connector),
-        ))
-    }
-
-    async fn send(
-        &self,
-        request: http::Request<Body>,
-    ) -> Result<http::Response<hyper::body::Incoming>, String> {
-        let result = match self {
-            HttpClient::Plain(c) => c.request(request).await,
-            HttpClient::Tls(c) => c.request(request).await,
-        };
-        result.map_err(|e| {
-            // The legacy client's errors say little at the top level; the source says why.
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        })
-    }
 }
 
 /// One request to send.
@@ -373,20 +207,17 @@ impl EnrichHttp {
         let request = builder
             .body(Full::new(r.body.unwrap_or_default()))
             .map_err(|e| format!("{what}: cannot build the request: {e}"))?;
-        let exchange = async {
-            let response = self.client.send(request).await?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), self.s.max_bytes)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the answer: {e}"))?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        let (status, body) = match tokio::time::timeout(self.s.timeout.get(), exchange).await {
-            Err(_) => return Err(format!("{what} timed out after {}", self.s.timeout)),
-            Ok(Err(e)) => return Err(format!("{what} failed: {e}")),
-            Ok(Ok(answer)) => answer,
+        let timeout = self.s.timeout.get();
+        let (status, body) = match self
+            .client
+            .exchange(request, self.s.max_bytes, timeout)
+            .await
+        {
+            Err(e) if e.starts_with("timed out") => {
+                return Err(format!("{what} timed out after {}", self.s.timeout));
+            }
+            Err(e) => return Err(format!("{what} failed: {e}")),
+            Ok(answer) => answer,
         };
         if status == http::StatusCode::NOT_FOUND {
             return Ok((None, None));
@@ -440,8 +271,10 @@ impl Transform for EnrichHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::url_encode;
     use crate::testing::{build_error, messages, outputs, reasons, run_async};
     use serde_json::json;
+    use std::sync::Arc;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
     use std::time::Duration;

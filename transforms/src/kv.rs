@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("store `{store}`: {problem}")]
     Failed { store: String, problem: String },
@@ -34,6 +34,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// The operations every store offers.
 pub trait KvStore: Send + Sync {
     fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, StoreResult<Option<Value>>>;
+    /// Reads several keys, answering in their order, at most `concurrency` requests in flight.
+    /// Remote stores override it to read many keys per request (DynamoDB's BatchGetItem); the
+    /// default asks `get` for each.
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        concurrency: usize,
+    ) -> BoxFuture<'a, Vec<StoreResult<Option<Value>>>> {
+        use futures::stream::{self, StreamExt};
+        stream::iter(keys.iter().map(|k| self.get(k)))
+            .buffered(concurrency.max(1))
+            .collect()
+            .boxed()
+    }
     /// The answer without waiting, for stores that hold everything in memory; `None` means
     /// "ask `get`". Lets lookups in local tables skip the async machinery on the hot path.
     fn get_now(&self, _key: &str) -> Option<StoreResult<Option<Value>>> {

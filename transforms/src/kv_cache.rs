@@ -245,6 +245,42 @@ impl KvStore for CachedStore {
         .boxed()
     }
 
+    /// Hits answer from memory; the misses go to the store in one `get_many`.
+    fn get_many<'a>(
+        &'a self,
+        keys: &'a [&'a str],
+        concurrency: usize,
+    ) -> BoxFuture<'a, Vec<StoreResult<Option<Value>>>> {
+        async move {
+            let mut answers: Vec<Option<StoreResult<Option<Value>>>> = keys
+                .iter()
+                .map(|k| self.cache.get(k, true).map(Ok))
+                .collect();
+            let missed: Vec<&str> = keys
+                .iter()
+                .zip(&answers)
+                .filter(|(_, a)| a.is_none())
+                .map(|(k, _)| *k)
+                .collect();
+            if !missed.is_empty() {
+                let mut read = self.inner.get_many(&missed, concurrency).await.into_iter();
+                for (key, answer) in keys.iter().zip(answers.iter_mut()) {
+                    if answer.is_some() {
+                        continue;
+                    }
+                    let result = read.next().unwrap_or(Ok(None));
+                    match &result {
+                        Ok(v) => self.cache.put(key, v.clone(), None),
+                        Err(_) => self.cache.counters().error(),
+                    }
+                    *answer = Some(result);
+                }
+            }
+            answers.into_iter().map(|a| a.unwrap_or(Ok(None))).collect()
+        }
+        .boxed()
+    }
+
     fn get_now(&self, key: &str) -> Option<StoreResult<Option<Value>>> {
         let local = self.inner.is_local();
         if let Some(hit) = self.cache.get(key, local) {

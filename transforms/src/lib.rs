@@ -21,6 +21,7 @@ pub mod enrich_http;
 pub mod enrich_mmdb;
 pub mod format;
 pub mod hash;
+pub mod http;
 pub mod kv;
 pub mod kv_cache;
 pub mod kv_file;

@@ -1,8 +1,9 @@
-//! Secrets: values read from the environment when a config is built, and written into URLs
-//! and headers as `${SECRET:ID}`.
+//! Secrets: values read when a config is built (from the environment here; from AWS Secrets
+//! Manager through sluice-connectors, refreshed when they expire) and written into URLs and
+//! headers as `${SECRET:ID}`.
 //!
-//! A secret is declared in one of two ways; both read the variable while the config is built, so
-//! a missing or empty variable fails `sluice vet` and `run` before any input is read:
+//! A secret is declared in one of two ways; both read it while the config is built, so a missing
+//! or empty one fails `sluice vet` and `run` before any input is read:
 //!
 //! - as a store (preferred): `stores: {hec_token: {type: "secret", env: "SPLUNK_HEC_TOKEN"}}`,
 //!   used as `${SECRET:hec_token}`. It belongs to the config's resources, so the order of the
@@ -14,35 +15,60 @@
 //! A transform that takes text with secrets calls [`check`] in its register closure (so an
 //! unknown ID is a config error naming the field) and [`interpolate`] to get the text to send.
 //! The value of a secret is never printed: `Debug` redacts it and errors name only the ID and
-//! the variable.
+//! where it comes from. A secret with a [`SecretSource`] is fetched again in the background once
+//! its refresh interval has passed; the previous value serves until the new one arrives, and a
+//! failed refresh keeps it (rotations keep the previous version valid for a while).
 
+use futures::future::BoxFuture;
+use parking_lot::{Mutex, RwLock as ValueLock};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::registry::SharedResource;
 use sluice_core::{Registry, Resources};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
+use std::time::{Duration, Instant};
 
 const OPEN: &str = "${SECRET:";
 
 /// A secret value and where it came from.
 pub struct Secret {
     id: String,
-    env: String,
-    value: String,
+    /// Where it comes from, for errors and `Debug`: "environment variable `X`".
+    origin: String,
+    value: Arc<ValueLock<Arc<str>>>,
+    refresh: Option<Arc<Refresh>>,
 }
+
+/// Where a refreshable secret is fetched from (AWS Secrets Manager, in sluice-connectors).
+pub trait SecretSource: Send + Sync + 'static {
+    /// The current value. Errors say what failed and never contain the value.
+    fn fetch(&self) -> BoxFuture<'static, Result<String, String>>;
+}
+
+struct Refresh {
+    every: Duration,
+    source: Arc<dyn SecretSource>,
+    due: Mutex<Instant>,
+    running: AtomicBool,
+}
+
+/// After a failed refresh, try again this soon (or at the interval, if shorter).
+const RETRY_FAILED_REFRESH: Duration = Duration::from_secs(60);
 
 impl Secret {
     /// Reads the environment variable `env` as the secret `id`.
     pub fn from_env(id: &str, env: &str) -> Result<Secret, SecretError> {
         let problem = match std::env::var(env) {
             Ok(value) if !value.is_empty() => {
-                return Ok(Secret {
-                    id: id.to_string(),
-                    env: env.to_string(),
+                return Ok(Secret::new(
+                    id,
+                    format!("environment variable `{env}`"),
                     value,
-                });
+                    None,
+                ));
             }
             Ok(_) => "is empty",
             Err(std::env::VarError::NotPresent) => "is not set",
@@ -55,13 +81,70 @@ impl Secret {
         })
     }
 
+    /// A secret fetched from `source` (already, as `value`), fetched again after `every`.
+    pub fn refreshed(
+        id: &str,
+        origin: String,
+        value: String,
+        every: Duration,
+        source: Arc<dyn SecretSource>,
+    ) -> Secret {
+        let refresh = Refresh {
+            every,
+            source,
+            due: Mutex::new(Instant::now() + every),
+            running: AtomicBool::new(false),
+        };
+        Secret::new(id, origin, value, Some(Arc::new(refresh)))
+    }
+
+    fn new(id: &str, origin: String, value: String, refresh: Option<Arc<Refresh>>) -> Secret {
+        Secret {
+            id: id.to_string(),
+            origin,
+            value: Arc::new(ValueLock::new(value.into())),
+            refresh,
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
 
-    /// The secret itself: only for the request that needs it, never for a log line.
-    pub fn expose(&self) -> &str {
-        &self.value
+    /// The secret itself: only for the request that needs it, never for a log line. When it is
+    /// due for a refresh, starts one in the background (on the current Tokio runtime).
+    pub fn expose(&self) -> Arc<str> {
+        if let Some(refresh) = &self.refresh {
+            self.refresh_if_due(refresh);
+        }
+        self.value.read().clone()
+    }
+
+    fn refresh_if_due(&self, refresh: &Arc<Refresh>) {
+        if Instant::now() < *refresh.due.lock() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if refresh.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (refresh, value, id) = (refresh.clone(), self.value.clone(), self.id.clone());
+        runtime.spawn(async move {
+            let next = match refresh.source.fetch().await {
+                Ok(new) => {
+                    *value.write() = new.into();
+                    refresh.every
+                }
+                Err(e) => {
+                    tracing::warn!(secret = %id, "refreshing the secret failed, the previous value stays in use: {e}");
+                    refresh.every.min(RETRY_FAILED_REFRESH)
+                }
+            };
+            *refresh.due.lock() = Instant::now() + next;
+            refresh.running.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -69,7 +152,7 @@ impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Secret")
             .field("id", &self.id)
-            .field("env", &self.env)
+            .field("from", &self.origin)
             .field("value", &"<redacted>")
             .finish()
     }
@@ -147,7 +230,7 @@ pub fn interpolate(text: &str, resources: &Resources) -> Result<String, SecretEr
         let end = after.find('}').ok_or(SecretError::Unterminated)?;
         let id = &after[..end];
         let secret = lookup(id, resources).ok_or_else(|| SecretError::Unknown { id: id.into() })?;
-        out.push_str(secret.expose());
+        out.push_str(&secret.expose());
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -231,6 +314,53 @@ mod tests {
             !debug.contains(&path()) && debug.contains("<redacted>"),
             "{debug}"
         );
+    }
+
+    /// A source that answers `v1`, `v2`, ... or fails when told to.
+    struct Counting {
+        fetches: Arc<std::sync::atomic::AtomicU32>,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl SecretSource for Counting {
+        fn fetch(&self) -> BoxFuture<'static, Result<String, String>> {
+            let n = self.fetches.fetch_add(1, Ordering::SeqCst) + 2;
+            let fail = self.fail.load(Ordering::SeqCst);
+            Box::pin(async move {
+                match fail {
+                    true => Err("the service is down".to_string()),
+                    false => Ok(format!("v{n}")),
+                }
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refreshed_secret_serves_the_old_value_until_the_new_one_arrives() {
+        let fetches = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let fail = Arc::new(AtomicBool::new(false));
+        let source = Counting {
+            fetches: fetches.clone(),
+            fail: fail.clone(),
+        };
+        let every = Duration::from_millis(50);
+        let secret = Secret::refreshed("t", "a test".into(), "v1".into(), every, Arc::new(source));
+        assert_eq!(&*secret.expose(), "v1");
+        assert_eq!(fetches.load(Ordering::SeqCst), 0, "not due yet");
+        tokio::time::sleep(every * 2).await;
+        // Due: this call starts the refresh and still answers the old value.
+        assert_eq!(&*secret.expose(), "v1");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(&*secret.expose(), "v2");
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // A failed refresh keeps the value.
+        fail.store(true, Ordering::SeqCst);
+        tokio::time::sleep(every * 2).await;
+        secret.expose();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(&*secret.expose(), "v2");
+        assert!(!format!("{secret:?}").contains("v2"));
     }
 
     #[test]

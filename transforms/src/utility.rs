@@ -396,7 +396,8 @@ pub struct SecretSettings {
     pub env: String,
 }
 
-struct PassThrough;
+/// Passes every message on; for transforms that act once when built (`utility.secret`).
+pub struct PassThrough;
 
 impl Transform for PassThrough {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {

@@ -1,28 +1,69 @@
-//! Throttling and partial failures, injected by a small proxy between the sink and moto.
+//! Throttling and partial failures, injected by a small proxy between Sluice and moto.
 //!
-//! moto never throttles, so the proxy plays Kinesis at its worst: whole calls refused with
-//! ProvisionedThroughputExceededException, and single records refused inside calls that
-//! succeed. Refused records are not forwarded, so every record reaches the stream at most once
-//! and the test can count exactly: delivered + errored = sent.
+//! moto never throttles, so the proxy plays AWS at its worst: whole Kinesis calls refused with
+//! ProvisionedThroughputExceededException, single records refused inside calls that succeed,
+//! any call of a named API refused, DynamoDB BatchGetItem leaving keys unprocessed. Refused
+//! records are not forwarded, so every record reaches the stream at most once and the test can
+//! count exactly: delivered + errored = sent. The proxy also records every API called.
 
 use crate::moto::{moto, unique};
 use crate::{pipeline, reasons, run, sdk};
 use base64::Engine;
 use serde_json::{Value, json};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// What the proxy does to PutRecords calls.
-struct Plan {
-    /// Refuse this many whole calls first.
-    throttle_calls: AtomicU32,
-    /// On this many of the following calls, refuse every third record.
-    partial_calls: AtomicU32,
+/// What the proxy does.
+#[derive(Default)]
+pub struct Plan {
+    /// Refuse this many whole PutRecords calls first.
+    pub throttle_calls: AtomicU32,
+    /// On this many of the following PutRecords calls, refuse every third record.
+    pub partial_calls: AtomicU32,
     /// Always refuse records whose data contains this text.
-    poison: Option<&'static str>,
-    calls: AtomicU32,
+    pub poison: Option<&'static str>,
+    /// PutRecords calls seen.
+    pub calls: AtomicU32,
+    /// Refuse every call of the API whose target ends with the first text, with the error type
+    /// in the second (e.g. `("BatchGetItem", "ProvisionedThroughputExceededException")`).
+    pub refuse: Option<(&'static str, &'static str)>,
+    /// On this many BatchGetItem calls, forward only the first half of the keys and answer the
+    /// rest as UnprocessedKeys.
+    pub unprocessed_calls: AtomicU32,
+    /// Every call's API (the end of its X-Amz-Target), in order.
+    pub seen: Mutex<Vec<String>>,
+}
+
+impl Plan {
+    /// How many calls of this API the proxy saw.
+    pub fn count(&self, api: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| *a == api)
+            .count()
+    }
+}
+
+const JSON_REPLY: &str = "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0";
+const REFUSED: &str = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1";
+
+/// A BatchGetItem whose second half of keys comes back unprocessed.
+async fn half_processed(upstream: &str, head: &str, body: &[u8]) -> Vec<u8> {
+    let mut request: Value = serde_json::from_slice(body).unwrap();
+    let mut unprocessed = json!({});
+    for (table, ask) in request["RequestItems"].as_object_mut().unwrap() {
+        let keys = ask["Keys"].as_array_mut().unwrap();
+        let rest = keys.split_off(keys.len().div_ceil(2));
+        unprocessed[table] = json!({"Keys": rest});
+    }
+    let (_, b) = forward(upstream, head, &serde_json::to_vec(&request).unwrap()).await;
+    let mut reply: Value = serde_json::from_slice(&b).unwrap();
+    reply["UnprocessedKeys"] = unprocessed;
+    reply.to_string().into_bytes()
 }
 
 async fn read_request(s: &mut TcpStream) -> Option<(String, Vec<u8>)> {
@@ -86,8 +127,23 @@ async fn respond(s: &mut TcpStream, status_and_headers: &str, body: &[u8]) {
 
 async fn serve(mut s: TcpStream, upstream: String, plan: Arc<Plan>) {
     while let Some((head, body)) = read_request(&mut s).await {
-        let put_records = header(&head, "x-amz-target").is_some_and(|t| t.ends_with(".PutRecords"));
-        if !put_records {
+        let api = header(&head, "x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_string();
+        plan.seen.lock().unwrap().push(api.clone());
+        if let Some((_, error)) = plan.refuse.filter(|(target, _)| api == *target) {
+            let error = json!({"__type": error, "message": "refused by the test proxy"});
+            respond(&mut s, REFUSED, error.to_string().as_bytes()).await;
+            continue;
+        }
+        if api == "BatchGetItem" && plan.unprocessed_calls.load(SeqCst) > 0 {
+            plan.unprocessed_calls.fetch_sub(1, SeqCst);
+            let reply = half_processed(&upstream, &head, &body).await;
+            respond(&mut s, JSON_REPLY, &reply).await;
+            continue;
+        }
+        if api != "PutRecords" {
             let (h, b) = forward(&upstream, &head, &body).await;
             respond(&mut s, &h, &b).await;
             continue;
@@ -96,12 +152,7 @@ async fn serve(mut s: TcpStream, upstream: String, plan: Arc<Plan>) {
         if plan.throttle_calls.load(SeqCst) > 0 {
             plan.throttle_calls.fetch_sub(1, SeqCst);
             let error = json!({"__type": "ProvisionedThroughputExceededException", "message": "Rate exceeded for stream (injected)"});
-            respond(
-                &mut s,
-                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/x-amz-json-1.1",
-                error.to_string().as_bytes(),
-            )
-            .await;
+            respond(&mut s, REFUSED, error.to_string().as_bytes()).await;
             continue;
         }
         let mut request: Value = serde_json::from_slice(&body).unwrap();
@@ -168,7 +219,8 @@ async fn serve(mut s: TcpStream, upstream: String, plan: Arc<Plan>) {
     }
 }
 
-async fn proxy(plan: Arc<Plan>) -> String {
+/// A proxy in front of moto that follows `plan`; its endpoint.
+pub async fn proxy(plan: Arc<Plan>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let upstream = moto().to_string();
@@ -235,8 +287,7 @@ async fn throttling_and_partial_failures_are_retried_until_everything_arrives_on
     let (stream, endpoint) = stream_with_proxy(Plan {
         throttle_calls: AtomicU32::new(2),
         partial_calls: AtomicU32::new(2),
-        poison: None,
-        calls: AtomicU32::new(0),
+        ..Plan::default()
     })
     .await;
     let p = pipeline(json!({
@@ -263,10 +314,8 @@ async fn throttling_and_partial_failures_are_retried_until_everything_arrives_on
 #[tokio::test(flavor = "multi_thread")]
 async fn records_that_keep_failing_reach_the_error_route_and_the_rest_arrive() {
     let (stream, endpoint) = stream_with_proxy(Plan {
-        throttle_calls: AtomicU32::new(0),
-        partial_calls: AtomicU32::new(0),
         poison: Some("poison"),
-        calls: AtomicU32::new(0),
+        ..Plan::default()
     })
     .await;
     let p = pipeline(json!({

@@ -3,7 +3,9 @@
 //! One test binary holds them all, to keep builds lean.
 
 mod detect;
+mod enrich;
 mod faults;
+mod http;
 mod kpl;
 mod lambda;
 mod moto;

@@ -92,6 +92,85 @@ async fn kinesis_receives_every_record_with_its_own_partition_key() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn aggregated_kinesis_records_carry_every_event_in_few_calls() {
+    use sluice_connectors::kpl;
+    let conf = sdk(moto()).await;
+    let client = aws_sdk_kinesis::Client::new(&conf);
+    let stream = unique("kpl-sink");
+    client
+        .create_stream()
+        .stream_name(&stream)
+        .shard_count(2)
+        .send()
+        .await
+        .unwrap();
+    let plan = std::sync::Arc::new(crate::faults::Plan::default());
+    let endpoint = crate::faults::proxy(plan.clone()).await;
+    // 3,000 events of about 1 KB: three aggregates of up to 1 MiB, in one call.
+    let input: Vec<String> = (0..3000)
+        .map(|i| {
+            json!({"id": i, "user": format!("u{}", i % 7), "pad": "x".repeat(1000)}).to_string()
+        })
+        .collect();
+    for key in [None, Some("user")] {
+        let mut sink = json!({"type": "send.kinesis", "stream": stream, "aggregate": {}, "batch": {"count": 10000, "bytes": 4_000_000}});
+        if let Some(k) = key {
+            sink["partition_key"] = json!(k);
+        }
+        let p = pipeline(json!({
+            "aws": {"endpoint_url": endpoint, "region": "us-east-1"},
+            "transforms": [sink]
+        }));
+        let before = plan.count("PutRecords");
+        let processed = run(&p, input.clone()).await;
+        assert!(processed.errors.is_empty(), "{:?}", reasons(&processed));
+        assert_eq!(
+            plan.count("PutRecords") - before,
+            1,
+            "one call for 3 MB of events"
+        );
+        let records = read_stream(&client, &stream).await;
+        let aggregates = records.len();
+        client
+            .delete_stream()
+            .stream_name(&stream)
+            .send()
+            .await
+            .ok();
+        let mut events = Vec::new();
+        let mut inner_keys = std::collections::BTreeSet::new();
+        for (pk, data) in records {
+            assert!(kpl::is_aggregated(&data));
+            let d = kpl::deaggregate(&pk, data);
+            for r in d.records {
+                inner_keys.insert(r.partition_key.clone());
+                if key.is_none() {
+                    // Each aggregate's records share its own outer key: same shard.
+                    assert_eq!(r.partition_key, pk);
+                }
+                events.push(String::from_utf8(r.data.to_vec()).unwrap());
+            }
+        }
+        // Shards are read one after the other: put the events back in input order.
+        events.sort_by_key(|e| serde_json::from_str::<Value>(e).unwrap()["id"].as_u64());
+        assert_eq!(events, input, "every event, once");
+        // A random key per aggregate, or one aggregate (at least) per user.
+        match key {
+            None => assert_eq!(inner_keys.len(), aggregates),
+            Some(_) => assert_eq!(inner_keys.len(), 7),
+        }
+        // Fresh stream for the next round.
+        client
+            .create_stream()
+            .stream_name(&stream)
+            .shard_count(2)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_missing_stream_sends_everything_to_the_error_route() {
     let endpoint = moto();
     let p = pipeline(json!({
