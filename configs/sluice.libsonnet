@@ -89,6 +89,9 @@
     threshold(rule=error 'detect.threshold: `rule` is required', threshold=error 'detect.threshold: `threshold` is required', window=error 'detect.threshold: `window` is required', settings={}):: { type: 'detect.threshold', rule: rule, threshold: threshold, window: window } + settings,
     top_k(rule=error 'detect.top_k: `rule` is required', window=error 'detect.top_k: `window` is required', settings={}):: { type: 'detect.top_k', rule: rule, window: window } + settings,
   },
+  ecs: {
+    cloudtrail(settings={}):: { type: 'ecs.cloudtrail' } + settings,
+  },
   enrich: {
     dns(source=error 'enrich.dns: `source` is required', target=error 'enrich.dns: `target` is required', settings={}):: { type: 'enrich.dns', source: source, target: target } + settings,
     dynamodb_query(source=error 'enrich.dynamodb_query: `source` is required', target=error 'enrich.dynamodb_query: `target` is required', partition_key=error 'enrich.dynamodb_query: `partition_key` is required', table=error 'enrich.dynamodb_query: `table` is required', settings={}):: { type: 'enrich.dynamodb_query', source: source, target: target, partition_key: partition_key, table: table } + settings,

@@ -15,6 +15,7 @@ pub mod detect_threshold;
 pub mod detect_window;
 #[cfg(any(test, feature = "dns-test-server"))]
 pub mod dns_test_server;
+pub mod ecs_cloudtrail;
 pub mod enrich;
 pub mod enrich_dns;
 pub mod enrich_http;
@@ -62,6 +63,7 @@ pub fn register(r: &mut Registry) {
     detect_window::register(r);
     format::register(r);
     hash::register(r);
+    ecs_cloudtrail::register(r);
     enrich::register(r);
     enrich_dns::register(r);
     enrich_http::register(r);

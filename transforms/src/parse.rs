@@ -95,19 +95,63 @@ impl ParseJson {
                 }
                 Ok(())
             }
-            // A single event: parsed here (its raw text stays available to later transforms).
-            Ok(None) => {
-                let mut message = message;
-                match message.value() {
-                    Ok(_) => {
-                        out.push(message);
-                        Ok(())
-                    }
-                    Err(e) => Err(Failed::new(message, e)),
+            // A single event: checked here, parsed by the first transform that reads a field
+            // (a one-pass mapper such as `ecs.cloudtrail` reads the text without a tree).
+            Ok(None) => match serde_json::from_slice::<Valid>(&message.bytes()) {
+                Ok(_) => {
+                    out.push(message);
+                    Ok(())
                 }
-            }
+                Err(e) => Err(Failed::new(message, TransformError::NotJson(e))),
+            },
             Err(e) => Err(Failed::new(message, TransformError::NotJson(e))),
         }
+    }
+}
+
+/// JSON checked through and through (escapes and surrogates too, unlike `IgnoredAny`) without
+/// building a tree: strings are decoded into serde_json's scratch buffer and let go.
+struct Valid;
+
+impl<'de> serde::Deserialize<'de> for Valid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Valid, D::Error> {
+        d.deserialize_any(ValidVisitor)
+    }
+}
+
+struct ValidVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValidVisitor {
+    type Value = Valid;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_unit<E>(self) -> Result<Valid, E> {
+        Ok(Valid)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Valid, A::Error> {
+        while seq.next_element::<Valid>()?.is_some() {}
+        Ok(Valid)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Valid, A::Error> {
+        while map.next_entry::<Valid, Valid>()?.is_some() {}
+        Ok(Valid)
     }
 }
 
