@@ -101,7 +101,10 @@ const AWS_FIELDS: [(&str, &str); 16] = [
     ("resources", "resources"),
     ("sharedEventID", "shared_event_id"),
     ("vpcEndpointId", "vpc_endpoint_id"),
-    ("sessionCredentialFromConsole", "session_credential_from_console"),
+    (
+        "sessionCredentialFromConsole",
+        "session_credential_from_console",
+    ),
     ("userIdentity", "user_identity"),
     ("requestParameters", "request_parameters"),
     ("responseElements", "response_elements"),
@@ -337,7 +340,9 @@ impl MapTransform for CloudTrail {
             fields.get("eventName"),
             fields.get("eventSource"),
         ) else {
-            return Err(not_a_record("eventTime, eventName or eventSource is missing"));
+            return Err(not_a_record(
+                "eventTime, eventName or eventSource is missing",
+            ));
         };
         if fields
             .get("userIdentity")
@@ -364,13 +369,13 @@ impl MapTransform for CloudTrail {
         let action_text = string(action);
         let tls = fields.get("tlsDetails").copied().and_then(object);
         let tls_field = |name: &str| tls.as_ref().and_then(|t| t.get(name).copied());
-        let tls_version = tls_field("tlsVersion")
-            .and_then(|v| string(v))
-            .and_then(|v| v.strip_prefix("TLSv").filter(|v| !v.is_empty()).map(str::to_string));
+        let tls_version = tls_field("tlsVersion").and_then(string).and_then(|v| {
+            v.strip_prefix("TLSv")
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        });
         let address = fields.get("sourceIPAddress").copied();
-        let ip = address
-            .and_then(|a| string(a))
-            .filter(|a| parse_ip(a).is_some());
+        let ip = address.and_then(string).filter(|a| parse_ip(a).is_some());
         let responses = fields.get("responseElements").copied().and_then(object);
         let console_login = responses
             .as_ref()
@@ -389,10 +394,13 @@ impl MapTransform for CloudTrail {
         w.key("cloudtrail");
         w.open();
         for (i, (from, to)) in AWS_FIELDS.iter().enumerate() {
-            let Some(raw) = fields.get(from) else { continue };
+            let Some(raw) = fields.get(from) else {
+                continue;
+            };
             if i >= AS_TEXT && raw.get().starts_with('{') {
                 // Sorted keys, as everywhere else in Sluice.
-                let value: Value = serde_json::from_str(raw.get()).map_err(TransformError::NotJson)?;
+                let value: Value =
+                    serde_json::from_str(raw.get()).map_err(TransformError::NotJson)?;
                 w.str(to, &value.to_string());
             } else if !(i >= AS_TEXT && is_null(raw)) {
                 w.raw(to, raw);
@@ -409,7 +417,10 @@ impl MapTransform for CloudTrail {
 
         w.key("cloud");
         w.open();
-        if let Some(account) = who.account.or_else(|| fields.get("recipientAccountId").copied()) {
+        if let Some(account) = who
+            .account
+            .or_else(|| fields.get("recipientAccountId").copied())
+        {
             w.key("account");
             w.open();
             w.raw("id", account);
@@ -436,7 +447,10 @@ impl MapTransform for CloudTrail {
 
         // event: what happened and did it work; category and type from the tables.
         let mut event = Map::new();
-        event.insert("category".into(), Value::Array(vec!["configuration".into()]));
+        event.insert(
+            "category".into(),
+            Value::Array(vec!["configuration".into()]),
+        );
         event.insert("type".into(), Value::Array(vec!["info".into()]));
         if let (Some(verbs), Some(a)) = (&self.verbs, &action_text)
             && let Some(t) = verb_type(verbs.as_ref(), a)
@@ -450,7 +464,9 @@ impl MapTransform for CloudTrail {
         }
         let outcome = match console_login.map(|c| (c, string(c))) {
             Some((_, Some(answer))) => Value::String(answer.to_lowercase()),
-            Some((raw, None)) => serde_json::from_str(raw.get()).map_err(TransformError::NotJson)?,
+            Some((raw, None)) => {
+                serde_json::from_str(raw.get()).map_err(TransformError::NotJson)?
+            }
             None if code.is_some() => "failure".into(),
             None => "success".into(),
         };
@@ -499,8 +515,14 @@ impl MapTransform for CloudTrail {
             }
             w.close();
         }
-        let (cipher, host) = (tls_field("cipherSuite"), tls_field("clientProvidedHostHeader"));
-        if w.open_if("tls", cipher.is_some() || host.is_some() || tls_version.is_some()) {
+        let (cipher, host) = (
+            tls_field("cipherSuite"),
+            tls_field("clientProvidedHostHeader"),
+        );
+        if w.open_if(
+            "tls",
+            cipher.is_some() || host.is_some() || tls_version.is_some(),
+        ) {
             cipher.inspect(|c| w.raw("cipher", c));
             if let Some(host) = host {
                 w.key("client");
