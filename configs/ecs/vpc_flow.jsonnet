@@ -8,24 +8,23 @@
 //
 // The ids in flow logs (VPC, subnet, ENI, instance, account) mean little at 2 a.m.; the `names`
 // store maps them to names written next to the ids. An id missing from the map keeps its id
-// and gets no name. The store here is a CSV file; the same pipeline can point it at DynamoDB.
+// and gets no name. The store is a CSV file here (any local store works: table, file, memory);
+// for a DynamoDB table, look the names up with `enrich.kv_get` steps after the parse.
 //
 //   sluice run -c configs/ecs/vpc_flow.jsonnet examples/data/vpcflow/default-v2.log
 local s = import 'sluice.libsonnet';
 local tests = import 'vpc_flow_tests.libsonnet';
 
 // Looks an id up in the names store and writes the name next to it.
-local name(id, target) = s.enrich.kv_get(id, target, 'names');
-
 {
   stores: {
     names: { type: 'file', path: 'examples/data/vpcflow/names.csv', key: 'id', value: 'name' },
   },
 
   transforms: [
-    s.object.copy('', '@meta.original'),
+    // One pass per line: fields to their ECS places, what ECS derives, names for the ids from
+    // the table, and the line itself with its hash.
     s.parse.vpc_flow(settings={
-      // Where each field goes in ECS; the others land under aws.vpcflow.*.
       mapping: {
         'account-id': 'cloud.account.id',
         srcaddr: 'source.address',
@@ -40,14 +39,18 @@ local name(id, target) = s.enrich.kv_get(id, target, 'names');
         'flow-direction': 'network.direction',
         'reject-reason': 'event.reason',
       },
+      names: {
+        store: 'names',
+        fields: {
+          'cloud.account.id': 'cloud.account.name',
+          'aws.vpcflow.vpc_id': 'aws.vpcflow.vpc_name',
+          'aws.vpcflow.subnet_id': 'aws.vpcflow.subnet_name',
+          'aws.vpcflow.interface_id': 'aws.vpcflow.interface_description',
+          'cloud.instance.id': 'cloud.instance.name',
+        },
+      },
+      original: true,
     }),
-    name('cloud.account.id', 'cloud.account.name'),
-    name('aws.vpcflow.vpc_id', 'aws.vpcflow.vpc_name'),
-    name('aws.vpcflow.subnet_id', 'aws.vpcflow.subnet_name'),
-    name('aws.vpcflow.interface_id', 'aws.vpcflow.interface_description'),
-    name('cloud.instance.id', 'cloud.instance.name'),
-    s.object.copy('@meta.original', 'event.original'),
-    s.hash.sha256('event.original', 'event.hash'),
   ],
 
   tests: tests,

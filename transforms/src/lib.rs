@@ -47,6 +47,7 @@ pub mod string_edit;
 pub mod test_message;
 pub mod time;
 pub mod utility;
+pub mod vpc_flow_doc;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -9,11 +9,15 @@
 //! (transport name, outcome, event type, timestamps, related IPs). Everything is written in one
 //! pass, without an intermediate object, because flow logs come by the billion.
 
+use crate::kv::{KvStore, lookup};
+use crate::vpc_flow_doc::{Slot, Template};
 use chrono::{DateTime, SecondsFormat};
 use parking_lot::Mutex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use sluice_core::message::value_text;
 use sluice_core::transform::Mode;
 use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
 use std::collections::BTreeMap;
@@ -22,11 +26,25 @@ use std::sync::Arc;
 
 pub fn register(r: &mut Registry) {
     r.transform("parse.vpc_flow", |s: VpcFlowSettings, b| {
-        let layout = Layout::new(&s.fields, &s.mapping)
-            .map_err(|e| b.fail(format!("field `fields`: {e}")))?;
+        let names = match &s.names {
+            None => None,
+            Some(n) => {
+                let store = lookup(b, "names.store", &n.store)?;
+                if !store.is_local() {
+                    return Err(b.fail(format!(
+                        "field `names.store`: store `{}` is remote; use a table or file store",
+                        n.store
+                    )));
+                }
+                Some(store)
+            }
+        };
+        let layout =
+            Layout::new(&s.fields, &s).map_err(|e| b.fail(format!("field `fields`: {e}")))?;
         Ok(VpcFlow {
             default: Arc::new(layout),
             state: Mutex::new(HeaderState::default()),
+            names,
             s,
         })
     });
@@ -157,6 +175,24 @@ pub struct VpcFlowSettings {
     /// `destination.ip`, `network.type`, `related.ip`, `cloud.provider`.
     #[serde(default = "yes")]
     pub ecs: bool,
+    /// Names for ids, looked up in a local store (table or file) as the record is written:
+    /// `{store, fields: {"cloud.account.id": "cloud.account.name", ...}}` (the same as an
+    /// `enrich.kv_get` per pair after this transform, without walking the document again).
+    #[serde(default)]
+    pub names: Option<NamesSettings>,
+    /// Keep the line in `event.original` and its SHA-256 in `event.hash`.
+    #[serde(default)]
+    pub original: bool,
+}
+
+/// Ids to names in `parse.vpc_flow`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamesSettings {
+    /// The store's name in the config's `stores`.
+    pub store: String,
+    /// Each id's place and where its name goes.
+    pub fields: BTreeMap<String, String>,
 }
 
 fn yes() -> bool {
@@ -192,6 +228,8 @@ pub fn default_mapping() -> BTreeMap<String, String> {
 struct Layout {
     names: Vec<String>,
     columns: Vec<Column>,
+    /// The document as text, when every place is a plain object key (see `vpc_flow_doc`).
+    doc: Option<Doc>,
 }
 
 struct Column {
@@ -199,18 +237,138 @@ struct Column {
     integer: bool,
 }
 
+/// The slots of a layout's document template.
+struct Doc {
+    template: Template,
+    columns: Vec<usize>,
+    /// The slot of each of `DERIVED`, when `ecs` is on.
+    derived: Vec<usize>,
+    /// (id slot, name slot) pairs.
+    names: Vec<(usize, usize)>,
+    /// (original, hash) slots.
+    original: Option<(usize, usize)>,
+}
+
+/// What `ecs` adds, in the order of `Derived`.
+const DERIVED: [&str; 19] = [
+    "source.ip",
+    "destination.ip",
+    "network.type",
+    "network.iana_number",
+    "network.transport",
+    "network.packets",
+    "network.bytes",
+    "event.kind",
+    "event.category",
+    "event.action",
+    "event.outcome",
+    "event.type",
+    "event.start",
+    "@timestamp",
+    "event.end",
+    "tags",
+    "cloud.provider",
+    "related.ip",
+    "aws.vpcflow.tcp_flags_array",
+];
+
+/// Indexes into `DERIVED`.
+#[derive(Clone, Copy)]
+enum Derived {
+    SourceIp,
+    DestinationIp,
+    NetworkType,
+    IanaNumber,
+    Transport,
+    Packets,
+    Bytes,
+    Kind,
+    Category,
+    Action,
+    Outcome,
+    Type,
+    Start,
+    Timestamp,
+    End,
+    Tags,
+    Provider,
+    Related,
+    TcpFlags,
+}
+
+/// A path's keys, when it is plain object keys in the data.
+fn keys(path: &Path) -> Option<Vec<String>> {
+    if path.root != sluice_core::path::Root::Data || path.is_root() {
+        return None;
+    }
+    path.segments
+        .iter()
+        .map(|s| s.index.is_none().then(|| s.key.clone()))
+        .collect()
+}
+
+impl Doc {
+    fn new(columns: &[Column], s: &VpcFlowSettings) -> Option<Doc> {
+        if !s.target.is_root() {
+            return None;
+        }
+        let mut paths: Vec<Vec<String>> = columns
+            .iter()
+            .map(|c| keys(&c.target))
+            .collect::<Option<_>>()?;
+        if s.ecs {
+            paths.extend(
+                DERIVED
+                    .iter()
+                    .map(|p| keys(&Path::parse(p)).expect("plain keys")),
+            );
+        }
+        let names: Vec<(Vec<String>, Vec<String>)> = match &s.names {
+            None => Vec::new(),
+            Some(n) => n
+                .fields
+                .iter()
+                .map(|(id, name)| Some((keys(&Path::parse(id))?, keys(&Path::parse(name))?)))
+                .collect::<Option<_>>()?,
+        };
+        let name_start = paths.len();
+        paths.extend(names.iter().map(|(_, name)| name.clone()));
+        let original_start = paths.len();
+        if s.original {
+            paths.push(vec!["event".into(), "original".into()]);
+            paths.push(vec!["event".into(), "hash".into()]);
+        }
+        let (template, slots) = Template::new(&paths).ok()?;
+        let derived_end = columns.len() + if s.ecs { DERIVED.len() } else { 0 };
+        let id_slot = |id: &Vec<String>| paths.iter().position(|p| p == id).map(|i| slots[i]);
+        Some(Doc {
+            columns: slots[..columns.len()].to_vec(),
+            derived: slots[columns.len()..derived_end].to_vec(),
+            names: names
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (id, _))| Some((id_slot(id)?, slots[name_start + i])))
+                .collect(),
+            original: s
+                .original
+                .then(|| (slots[original_start], slots[original_start + 1])),
+            template,
+        })
+    }
+}
+
 impl Layout {
-    fn new(fields: &[String], mapping: &BTreeMap<String, String>) -> Result<Layout, String> {
+    fn new(fields: &[String], s: &VpcFlowSettings) -> Result<Layout, String> {
         if fields.is_empty() {
             return Err("no fields".into());
         }
-        let columns = fields
+        let columns: Vec<Column> = fields
             .iter()
             .map(|f| {
                 if !KNOWN_FIELDS.contains(&f.as_str()) {
                     return Err(format!("`{f}` is not a VPC flow log field"));
                 }
-                let target = match mapping.get(f) {
+                let target = match s.mapping.get(f) {
                     Some(t) => Path::parse(t),
                     None => Path::parse(&format!("aws.vpcflow.{}", f.replace('-', "_"))),
                 };
@@ -222,6 +380,7 @@ impl Layout {
             .collect::<Result<_, _>>()?;
         Ok(Layout {
             names: fields.to_vec(),
+            doc: Doc::new(&columns, s),
             columns,
         })
     }
@@ -235,6 +394,13 @@ struct VpcFlow {
     s: VpcFlowSettings,
     default: Arc<Layout>,
     state: Mutex<HeaderState>,
+    names: Option<Arc<dyn KvStore>>,
+}
+
+/// A parsed record: a tree for a target inside the data, or the document's text.
+enum Record {
+    Tree(Map<String, Value>),
+    Text(Vec<u8>),
 }
 
 #[derive(Default)]
@@ -265,6 +431,7 @@ impl Transform for VpcFlow {
                 }
                 Err(e) => return Err(Failed::new(message, e)),
             };
+            let original = &*text;
             let text = text.trim_end_matches(['\r', '\n']);
             let mut state = self.state.lock();
             let seen = std::mem::replace(&mut state.seen_any, true);
@@ -285,7 +452,7 @@ impl Transform for VpcFlow {
                     }
                     let layout = state.layout.clone().unwrap_or_else(|| self.default.clone());
                     drop(state);
-                    Some(self.parse(text, &layout))
+                    Some(self.parse(text, original, &layout))
                 }
             }
         };
@@ -295,11 +462,16 @@ impl Transform for VpcFlow {
                 Ok(())
             }
             Some(Ok(record)) => {
-                let result = if self.s.target.is_root() {
-                    message.set_value(Value::Object(record));
-                    Ok(())
-                } else {
-                    message.set(&self.s.target, Value::Object(record))
+                let result = match record {
+                    Record::Text(text) => {
+                        message.set_bytes(text);
+                        Ok(())
+                    }
+                    Record::Tree(tree) if self.s.target.is_root() => {
+                        message.set_value(Value::Object(tree));
+                        Ok(())
+                    }
+                    Record::Tree(tree) => message.set(&self.s.target, Value::Object(tree)),
                 };
                 match result {
                     Ok(()) => {
@@ -335,11 +507,11 @@ impl VpcFlow {
         names
             .iter()
             .all(|n| KNOWN_FIELDS.contains(&n.as_str()))
-            .then(|| Layout::new(&names, &self.s.mapping).ok())
+            .then(|| Layout::new(&names, &self.s).ok())
             .flatten()
     }
 
-    fn parse(&self, line: &str, layout: &Layout) -> Result<Map<String, Value>, TransformError> {
+    fn parse(&self, line: &str, original: &str, layout: &Layout) -> Result<Record, TransformError> {
         // AWS writes exactly one space between fields; anything else is not a flow log.
         let values: Vec<&str> = line.split(' ').collect();
         if values.len() != layout.columns.len() {
@@ -350,32 +522,118 @@ impl VpcFlow {
                 values.len()
             )));
         }
+        match &layout.doc {
+            Some(doc) => self.text(&values, original, layout, doc).map(Record::Text),
+            None => self.tree(&values, original, layout).map(Record::Tree),
+        }
+    }
+
+    /// A column's value: `None` for `-`.
+    fn column<'a>(
+        raw: &'a str,
+        column: &Column,
+        name: &str,
+    ) -> Result<Option<Slot<'a>>, TransformError> {
+        if raw == "-" {
+            return Ok(None);
+        }
+        if raw.is_empty() {
+            return Err(TransformError::invalid(format!(
+                "{name} is empty: fields must be separated by exactly one space"
+            )));
+        }
+        if !column.integer {
+            return Ok(Some(Slot::Str(raw)));
+        }
+        // ECS stores these as `long`: a value past i64::MAX cannot be kept faithfully.
+        let n: i64 = raw.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            TransformError::invalid(format!(
+                "{name} `{raw}` is not a whole number from 0 to 2^63-1"
+            ))
+        })?;
+        Ok(Some(Slot::Int(n)))
+    }
+
+    /// The document as text, from the layout's template.
+    fn text(
+        &self,
+        values: &[&str],
+        original: &str,
+        layout: &Layout,
+        doc: &Doc,
+    ) -> Result<Vec<u8>, TransformError> {
+        let mut slots = doc.template.slots();
+        for (((raw, column), name), slot) in values
+            .iter()
+            .zip(&layout.columns)
+            .zip(&layout.names)
+            .zip(&doc.columns)
+        {
+            if let Some(value) = Self::column(raw, column, name)? {
+                slots[*slot] = value;
+            }
+        }
+        validate(values, layout)?;
+        if self.s.ecs {
+            derive_slots(&mut slots, &doc.derived, values, layout);
+        }
+        if let Some(store) = &self.names {
+            for &(id, name) in &doc.names {
+                let found = slots[id].key_text().and_then(|k| store.get_now(&k));
+                match found {
+                    Some(Ok(Some(v))) => slots[name] = Slot::Json(v),
+                    Some(Err(e)) => return Err(TransformError::invalid(e)),
+                    _ => {}
+                }
+            }
+        }
+        if let Some((text, hash)) = doc.original {
+            slots[hash] = Slot::Text(hex::encode(Sha256::digest(original.as_bytes())));
+            slots[text] = Slot::Str(original);
+        }
+        let mut out = Vec::with_capacity(original.len() * 6);
+        doc.template.write(&slots, &mut out);
+        Ok(out)
+    }
+
+    /// The document as a tree, for a target inside the data (or mappings to odd places).
+    fn tree(
+        &self,
+        values: &[&str],
+        original: &str,
+        layout: &Layout,
+    ) -> Result<Map<String, Value>, TransformError> {
         let mut record = Value::Object(Map::new());
         for ((raw, column), name) in values.iter().zip(&layout.columns).zip(&layout.names) {
-            if *raw == "-" {
-                continue;
-            }
-            if raw.is_empty() {
-                return Err(TransformError::invalid(format!(
-                    "{name} is empty: fields must be separated by exactly one space"
-                )));
-            }
-            let value = if column.integer {
-                // ECS stores these as `long`: a value past i64::MAX cannot be kept faithfully.
-                let n: i64 = raw.parse().ok().filter(|n| *n >= 0).ok_or_else(|| {
-                    TransformError::invalid(format!(
-                        "{name} `{raw}` is not a whole number from 0 to 2^63-1"
-                    ))
-                })?;
-                Value::from(n)
-            } else {
-                Value::String((*raw).to_string())
+            let value = match Self::column(raw, column, name)? {
+                None => continue,
+                Some(Slot::Int(n)) => Value::from(n),
+                Some(_) => Value::String((*raw).to_string()),
             };
             set(&mut record, &column.target, value)?;
         }
-        validate(&values, layout)?;
+        validate(values, layout)?;
         if self.s.ecs {
-            derive_ecs(&mut record, &values, layout)?;
+            derive_ecs(&mut record, values, layout)?;
+        }
+        if let (Some(store), Some(names)) = (&self.names, &self.s.names) {
+            for (id, name) in &names.fields {
+                let key = Path::parse(id)
+                    .get(&record)
+                    .map(|v| value_text(v).into_owned());
+                if let Some(Ok(Some(v))) = key.and_then(|k| store.get_now(&k)) {
+                    set(&mut record, &Path::parse(name), v)?;
+                }
+            }
+        }
+        if self.s.original {
+            let hash = hex::encode(Sha256::digest(original.as_bytes()));
+            set(
+                &mut record,
+                &Path::parse("event.original"),
+                Value::String(original.into()),
+            )?;
+            set(&mut record, &Path::parse("event.hash"), Value::String(hash))?;
         }
         match record {
             Value::Object(map) => Ok(map),
@@ -545,18 +803,7 @@ fn derive_ecs(record: &mut Value, values: &[&str], layout: &Layout) -> Result<()
         entry(map, "related").insert("ip".into(), Value::Array(ips));
     }
     if let Some(flags) = get("tcp-flags").and_then(|f| f.parse::<u64>().ok()) {
-        let names: Vec<Value> = [
-            (1, "fin"),
-            (2, "syn"),
-            (4, "rst"),
-            (8, "psh"),
-            (16, "ack"),
-            (32, "urg"),
-        ]
-        .into_iter()
-        .filter(|(bit, _)| flags & bit != 0)
-        .map(|(_, n)| json!(n))
-        .collect();
+        let names = tcp_flag_names(flags);
         let aws = entry(map, "aws");
         let vpcflow = aws
             .entry("vpcflow")
@@ -566,6 +813,98 @@ fn derive_ecs(record: &mut Value, values: &[&str], layout: &Layout) -> Result<()
         }
     }
     Ok(())
+}
+
+/// `derive_ecs` for the text path: the same fields, into their slots.
+fn derive_slots<'a>(slots: &mut [Slot<'a>], at: &[usize], values: &[&'a str], layout: &Layout) {
+    let get = |name: &str| layout.index(name).map(|i| values[i]).filter(|v| *v != "-");
+    let mut put = |which: Derived, value: Slot<'a>| slots[at[which as usize]] = value;
+    let mut related = Vec::with_capacity(2);
+    for (field, side) in [
+        ("srcaddr", Derived::SourceIp),
+        ("dstaddr", Derived::DestinationIp),
+    ] {
+        if let Some(addr) = get(field) {
+            put(side, Slot::Str(addr));
+            if !related.contains(&addr) {
+                related.push(addr);
+            }
+        }
+    }
+    if let Some(addr) = get("srcaddr") {
+        let kind = if addr.contains(':') {
+            "\"ipv6\""
+        } else {
+            "\"ipv4\""
+        };
+        put(Derived::NetworkType, Slot::Raw(kind));
+    }
+    if let Some(p) = get("protocol").and_then(|p| p.parse::<u64>().ok()) {
+        put(Derived::IanaNumber, Slot::Text(p.to_string()));
+        if let Some(name) = transport(p) {
+            put(Derived::Transport, Slot::Str(name));
+        }
+    }
+    for (field, which) in [("packets", Derived::Packets), ("bytes", Derived::Bytes)] {
+        if let Some(n) = get(field).and_then(|n| n.parse::<i64>().ok()) {
+            put(which, Slot::Int(n));
+        }
+    }
+    put(Derived::Kind, Slot::Raw("\"event\""));
+    put(Derived::Category, Slot::Raw("[\"network\"]"));
+    let (action, outcome, kind) = match get("action") {
+        Some("ACCEPT") => ("\"accept\"", "\"success\"", "[\"connection\",\"allowed\"]"),
+        Some(_) => ("\"reject\"", "\"failure\"", "[\"connection\",\"denied\"]"),
+        None => ("", "", "[\"connection\"]"),
+    };
+    if !action.is_empty() {
+        put(Derived::Action, Slot::Raw(action));
+        put(Derived::Outcome, Slot::Raw(outcome));
+    }
+    put(Derived::Type, Slot::Raw(kind));
+    if let Some(start) = get("start").and_then(|s| s.parse().ok()).and_then(rfc3339) {
+        put(Derived::Start, Slot::Text(start));
+    }
+    if let Some(end) = get("end").and_then(|s| s.parse().ok()).and_then(rfc3339) {
+        put(Derived::Timestamp, Slot::Text(end.clone()));
+        put(Derived::End, Slot::Text(end));
+    }
+    match get("log-status") {
+        // Kept, not dropped: a gap in the record is itself worth seeing.
+        Some("NODATA") => put(Derived::Tags, Slot::Raw("[\"vpcflow-nodata\"]")),
+        Some("SKIPDATA") => put(Derived::Tags, Slot::Raw("[\"vpcflow-skipdata\"]")),
+        _ => {}
+    }
+    put(Derived::Provider, Slot::Raw("\"aws\""));
+    if !related.is_empty() {
+        let ips = related
+            .into_iter()
+            .map(|a| Value::String(a.into()))
+            .collect();
+        put(Derived::Related, Slot::Json(Value::Array(ips)));
+    }
+    if let Some(flags) = get("tcp-flags").and_then(|f| f.parse::<u64>().ok()) {
+        put(
+            Derived::TcpFlags,
+            Slot::Json(Value::Array(tcp_flag_names(flags))),
+        );
+    }
+}
+
+/// The names of the TCP flags set in `flags`.
+fn tcp_flag_names(flags: u64) -> Vec<Value> {
+    [
+        (1, "fin"),
+        (2, "syn"),
+        (4, "rst"),
+        (8, "psh"),
+        (16, "ack"),
+        (32, "urg"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, n)| json!(n))
+    .collect()
 }
 
 /// The object under `key`, created when absent.
@@ -639,6 +978,66 @@ mod tests {
     }
 
     const DEFAULT_HEADER: &str = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status";
+
+    /// The document written as text (target: the whole data) and as a tree (a target inside
+    /// it) are the same, field for field, for every kind of record.
+    #[test]
+    fn the_text_and_the_tree_agree() {
+        let v5 = [
+            "version",
+            "vpc-id",
+            "subnet-id",
+            "instance-id",
+            "interface-id",
+            "account-id",
+            "type",
+            "srcaddr",
+            "dstaddr",
+            "srcport",
+            "dstport",
+            "pkt-srcaddr",
+            "pkt-dstaddr",
+            "protocol",
+            "bytes",
+            "packets",
+            "start",
+            "end",
+            "action",
+            "tcp-flags",
+            "log-status",
+            "region",
+            "az-id",
+            "flow-direction",
+            "traffic-path",
+        ];
+        let cases = [
+            (json!(null), V2),
+            (
+                json!(null),
+                "2 123456789012 eni-0a1b2c3d - - - - - - - 1700000000 1700000060 - NODATA",
+            ),
+            (
+                json!(null),
+                "2 123456789012 eni-1 2001:db8::1 2001:db8::2 22 50000 17 3 300 1700000000 1700000001 REJECT OK",
+            ),
+            (
+                json!(v5),
+                "5 vpc-1 subnet-2 i-3 eni-4 123456789012 IPv4 10.0.0.1 10.0.0.2 443 50000 10.0.0.1 10.0.0.2 6 840 10 1700000000 1700000060 ACCEPT 19 OK us-east-1 use1-az1 ingress 1",
+            ),
+        ];
+        for (fields, line) in cases {
+            let mut settings = json!({"original": true, "source": "line"});
+            if !fields.is_null() {
+                settings["fields"] = fields;
+            }
+            let input = json!({ "line": line }).to_string();
+            let text = apply_raw(config("parse.vpc_flow", settings.clone()), &input);
+            settings["target"] = json!("flow");
+            let tree = apply_raw(config("parse.vpc_flow", settings), &input);
+            assert_eq!(text[0], tree[0]["flow"], "{line}");
+            assert_eq!(text[0]["event"]["original"], json!(line));
+        }
+    }
 
     #[test]
     fn nodata_is_kept_and_marked() {
