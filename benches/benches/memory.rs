@@ -37,7 +37,11 @@ fn line(i: u64, out: &mut impl Write) -> std::io::Result<()> {
         (i % 100 + 1) * 84,
         1_795_414_861 + i / 1000,
         1_795_414_920 + i / 1000,
-        if i % 7 == 0 { "REJECT" } else { "ACCEPT" },
+        if i.is_multiple_of(7) {
+            "REJECT"
+        } else {
+            "ACCEPT"
+        },
     )
 }
 
@@ -74,7 +78,7 @@ fn main() {
     let mut peak = 0;
     for i in 0..events {
         line(i, &mut input).expect("writing to sluice");
-        if (i + 1) % 1_000_000 == 0 {
+        if (i + 1).is_multiple_of(1_000_000) {
             let rss = status_kb(pid, "VmRSS").unwrap_or(0);
             peak = status_kb(pid, "VmHWM").unwrap_or(peak);
             println!(

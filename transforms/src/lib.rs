@@ -41,6 +41,7 @@ pub mod parse;
 pub mod parse_regex;
 pub mod parse_syslog;
 pub mod parse_vpc_flow;
+pub mod parse_vpc_flow_ecs;
 pub mod secrets;
 pub mod string;
 pub mod string_edit;
