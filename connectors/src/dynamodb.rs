@@ -172,6 +172,24 @@ impl DynamoStore {
                 }
             },
         };
+        // DynamoDB refuses a whole request for one bad key: refuse it here, alone.
+        let bad = |what: &str| StoreError::Failed {
+            store: self.name.clone(),
+            problem: format!("the key `{key}` {what}"),
+        };
+        if partition.is_empty() {
+            return Err(bad("has an empty partition key"));
+        }
+        if partition.len() > 2048 {
+            return Err(bad("has a partition key over DynamoDB's 2048 bytes"));
+        }
+        match sort {
+            Some((_, "")) => return Err(bad("has an empty sort key")),
+            Some((_, s)) if s.len() > 1024 => {
+                return Err(bad("has a sort key over DynamoDB's 1024 bytes"));
+            }
+            _ => {}
+        }
         let mut k = HashMap::from([(
             self.s.key_attribute.clone(),
             AttributeValue::S(partition.to_string()),

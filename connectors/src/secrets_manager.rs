@@ -148,6 +148,15 @@ impl SecretsManager {
                 .map_err(|_| format!("the secret `{}` is binary, not text", self.name))?,
             (None, None) => return Err(format!("the secret `{}` has no value", self.name)),
         };
+        let value = self.pick(text)?;
+        if value.is_empty() {
+            return Err(format!("the secret `{}` is empty", self.name));
+        }
+        Ok(value)
+    }
+
+    /// The secret's text, or the field `key` of it.
+    fn pick(&self, text: String) -> Result<String, String> {
         let Some(key) = &self.key else {
             return Ok(text);
         };

@@ -57,7 +57,7 @@ pub fn register(r: &mut Registry) {
             }
             (Format::Lines, None) | (Format::Bulk, None) => None,
             (Format::Bulk, Some(text)) => {
-                Some(Index::parse(text, b.resources).map_err(|e| b.fail(format!("field `index`: {e}")))?)
+                Some(Index::parse(text).map_err(|e| b.fail(format!("field `index`: {e}")))?)
             }
         };
         if s.format == Format::Lines && (s.id.is_some() || s.action != Action::Index) {
@@ -141,50 +141,83 @@ pub enum Action {
     Create,
 }
 
-/// A bulk index name: fields from the document, then strftime from its `@timestamp`.
+/// A bulk index name: literal text (where `%Y`, `%m`, `%d`... format the document's
+/// `@timestamp`) and `${path}` fields (taken as they are: a `%` in a value is just a `%`).
 struct Index {
     text: String,
-    template: Template,
+    parts: Vec<IndexPart>,
     dated: bool,
 }
 
+enum IndexPart {
+    Text(String),
+    Field(Path),
+}
+
 impl Index {
-    fn parse(text: &str, resources: &sluice_core::Resources) -> Result<Index, String> {
+    fn parse(text: &str) -> Result<Index, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            if start > 0 {
+                parts.push(IndexPart::Text(rest[..start].to_string()));
+            }
+            let end = rest[start..]
+                .find('}')
+                .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
+            parts.push(IndexPart::Field(Path::parse(&rest[start + 2..start + end])));
+            rest = &rest[start + end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(IndexPart::Text(rest.to_string()));
+        }
         let dated = text.contains('%');
-        if dated {
-            // chrono refuses an unknown specifier only when formatting: try one now.
-            let mut probe = String::new();
-            write!(probe, "{}", Utc::now().format(text))
-                .map_err(|_| format!("`{text}` has a `%` that is not a strftime specifier"))?;
+        for part in &parts {
+            if let IndexPart::Text(t) = part
+                && t.contains('%')
+            {
+                // chrono refuses an unknown specifier only when formatting: try one now.
+                let mut probe = String::new();
+                write!(probe, "{}", Utc::now().format(t))
+                    .map_err(|_| format!("`{text}` has a `%` that is not a strftime specifier"))?;
+            }
         }
         Ok(Index {
             text: text.to_string(),
-            template: Template::parse(text, resources)?,
+            parts,
             dated,
         })
     }
 
     fn render(&self, message: &mut Message) -> Result<String, String> {
-        let Some((name, _)) = self
-            .template
-            .render(message, false)
-            .map_err(|e| e.to_string())?
-        else {
-            return Err(format!(
-                "the document lacks a field that the index template `{}` names",
-                self.text
-            ));
+        let at = match self.dated {
+            false => None,
+            true => Some(match message.get(&Path::parse("@timestamp")) {
+                Ok(Some(Value::String(t))) => DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&Utc))
+                    .unwrap_or_else(|_| Utc::now()),
+                _ => Utc::now(),
+            }),
         };
-        if !self.dated {
-            return Ok(name);
+        let mut name = String::new();
+        for part in &self.parts {
+            match (part, at) {
+                (IndexPart::Text(t), Some(at)) if t.contains('%') => {
+                    write!(name, "{}", at.format(t)).map_err(|_| "a bad strftime specifier")?;
+                }
+                (IndexPart::Text(t), _) => name.push_str(t),
+                (IndexPart::Field(path), _) => match message.get(path) {
+                    Ok(Some(v)) if !v.is_null() => name.push_str(&value_text(v)),
+                    _ => {
+                        return Err(format!(
+                            "the document lacks a field that the index template `{}` names",
+                            self.text
+                        ));
+                    }
+                },
+            }
         }
-        let at = match message.get(&Path::parse("@timestamp")) {
-            Ok(Some(Value::String(t))) => DateTime::parse_from_rfc3339(t)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(|_| Utc::now()),
-            _ => Utc::now(),
-        };
-        Ok(at.format(&name).to_string())
+        Ok(name)
     }
 }
 
@@ -294,7 +327,21 @@ impl Destination for HttpDestination {
                     }
                     body.push(b'\n');
                 }
-                body.extend_from_slice(&m.bytes());
+                // One document a line: text that arrived pretty-printed is written compactly.
+                let bytes = m.bytes();
+                if !bytes.contains(&b'\n') {
+                    body.extend_from_slice(&bytes);
+                } else {
+                    drop(bytes);
+                    match m.value() {
+                        Ok(v) => serde_json::to_writer(&mut body, v).expect("writing to memory"),
+                        Err(e) => {
+                            deliveries[i] =
+                                Delivery::Failed(format!("a line of JSON is needed: {e}"));
+                            continue;
+                        }
+                    }
+                }
                 body.push(b'\n');
                 sent.push(i);
             }

@@ -113,10 +113,23 @@ pub fn plan_calls(
     match aggregate {
         None => {
             for (i, m) in records.iter_mut().enumerate() {
+                let partition_key = partition_key(m, partition_key_field);
+                let data = m.bytes().into_owned();
+                // Kinesis refuses a whole call for one record over its limit: refuse it alone.
+                if data.len() + partition_key.len() > DEFAULT_MAX_RECORD_BYTES {
+                    refused.push((
+                        i,
+                        format!(
+                            "the record is {} bytes with its key, over Kinesis' {DEFAULT_MAX_RECORD_BYTES}",
+                            data.len() + partition_key.len()
+                        ),
+                    ));
+                    continue;
+                }
                 entries.push(Entry {
-                    partition_key: partition_key(m, partition_key_field),
+                    partition_key,
                     explicit_hash_key: None,
-                    data: m.bytes().into_owned(),
+                    data,
                     messages: vec![i],
                 });
             }
@@ -125,23 +138,21 @@ pub fn plan_calls(
             // An aggregate never mixes shards, so consumers that check (the KCL) keep every
             // record: with a key field, one aggregate per key; without, all of an aggregate's
             // messages share one random key, a new one per aggregate.
+            // Messages without a key (no field, or not in this message) share random keys.
             let mut open: Vec<Open> = Vec::new();
             let mut by_key: HashMap<String, usize> = HashMap::new();
+            let mut shared: Option<usize> = None;
             for (i, m) in records.iter_mut().enumerate() {
-                let own = partition_key_field
-                    .as_ref()
-                    .map(|_| partition_key(m, partition_key_field));
+                let own = field_key(m, partition_key_field);
                 let slot = match &own {
                     Some(key) => *by_key.entry(key.clone()).or_insert_with(|| {
                         open.push(Open::new(key.clone(), settings.max_bytes));
                         open.len() - 1
                     }),
-                    None => {
-                        if open.is_empty() {
-                            open.push(Open::new(random_key(), settings.max_bytes));
-                        }
-                        0
-                    }
+                    None => *shared.get_or_insert_with(|| {
+                        open.push(Open::new(random_key(), settings.max_bytes));
+                        open.len() - 1
+                    }),
                 };
                 let data = m.bytes();
                 let o = &mut open[slot];
@@ -231,15 +242,17 @@ struct KinesisDestination {
 
 /// A partition key for a record: the field's text (cut to Kinesis' 256 characters), or random.
 pub fn partition_key(message: &mut Message, field: &Option<Path>) -> String {
-    if let Some(path) = field
-        && let Ok(Some(v)) = message.get(path)
-    {
-        let text = value_text(v);
-        if !text.is_empty() {
-            return text.chars().take(256).collect();
-        }
-    }
-    random_key()
+    field_key(message, field).unwrap_or_else(random_key)
+}
+
+/// The field's text as a partition key, when the field is set and not empty.
+fn field_key(message: &mut Message, field: &Option<Path>) -> Option<String> {
+    let path = field.as_ref()?;
+    let text = match message.get(path) {
+        Ok(Some(v)) => value_text(v),
+        _ => return None,
+    };
+    (!text.is_empty()).then(|| text.chars().take(256).collect())
 }
 
 /// Error codes that mean "try again later".
@@ -354,5 +367,53 @@ impl KinesisDestination {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(texts: &[String]) -> Vec<Message> {
+        texts.iter().map(|t| Message::new(t.as_bytes())).collect()
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_refused_alone() {
+        let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(DEFAULT_MAX_RECORD_BYTES));
+        let texts = vec!["{\"a\":1}".to_string(), big, "{\"a\":2}".to_string()];
+        let (calls, refused) = plan_calls(&mut messages(&texts), &None, None);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].0, 1);
+        assert!(refused[0].1.contains("over Kinesis"), "{}", refused[0].1);
+        let planned: Vec<usize> = calls
+            .iter()
+            .flatten()
+            .flat_map(|e| e.messages.clone())
+            .collect();
+        assert_eq!(planned, [0, 2]);
+    }
+
+    #[test]
+    fn messages_without_the_key_field_share_aggregates() {
+        let texts: Vec<String> = (0..10)
+            .map(|i| match i % 2 {
+                0 => format!("{{\"user\":\"u{}\",\"n\":{i}}}", i % 4),
+                _ => format!("{{\"n\":{i}}}"),
+            })
+            .collect();
+        let field = Some(Path::parse("user"));
+        let settings = AggregateSettings {
+            max_bytes: DEFAULT_MAX_RECORD_BYTES,
+        };
+        let (calls, refused) = plan_calls(&mut messages(&texts), &field, Some(&settings));
+        assert!(refused.is_empty());
+        let entries: Vec<&Entry> = calls.iter().flatten().collect();
+        // u0, u2, and one shared aggregate for the five without a user.
+        assert_eq!(entries.len(), 3);
+        let mut all: Vec<usize> = entries.iter().flat_map(|e| e.messages.clone()).collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+        assert!(entries.iter().any(|e| e.messages == [1, 3, 5, 7, 9]));
     }
 }

@@ -575,8 +575,10 @@ impl VpcFlow {
                 let key = Path::parse(id)
                     .get(&record)
                     .map(|v| value_text(v).into_owned());
-                if let Some(Ok(Some(v))) = key.and_then(|k| store.get_now(&k)) {
-                    set(&mut record, &Path::parse(name), v)?;
+                match key.and_then(|k| store.get_now(&k)) {
+                    Some(Ok(Some(v))) => set(&mut record, &Path::parse(name), v)?,
+                    Some(Err(e)) => return Err(TransformError::invalid(e)),
+                    _ => {}
                 }
             }
         }

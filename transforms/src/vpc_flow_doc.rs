@@ -29,13 +29,19 @@ impl Slot<'_> {
     }
 
     /// The slot's value as lookup text (strings as they are, numbers in decimal).
+    /// The slot's value as lookup text, as `value_text` gives it for the same value in a tree:
+    /// strings as they are, anything else as JSON.
     pub fn key_text(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
+            Slot::Empty => None,
             Slot::Str(s) => Some((*s).into()),
             Slot::Text(s) => Some(s.as_str().into()),
             Slot::Int(n) => Some(n.to_string().into()),
-            Slot::Json(Value::String(s)) => Some(s.as_str().into()),
-            _ => None,
+            Slot::Raw(json) => match serde_json::from_str::<String>(json) {
+                Ok(s) => Some(s.into()),
+                Err(_) => Some((*json).into()),
+            },
+            Slot::Json(v) => Some(sluice_core::message::value_text(v).into_owned().into()),
         }
     }
 }

@@ -102,6 +102,8 @@ async fn a_batch_reads_its_distinct_keys_with_batch_get_item() {
     let keys: Vec<String> = (0..160).map(|i| format!("org{}|u{i}", i % 2)).collect();
     let mut input = lines(keys.iter().chain(&keys).cloned());
     input.push(json!({"key": "no-separator"}).to_string());
+    // An empty sort key would make DynamoDB refuse the whole call: it fails alone.
+    input.push(json!({"key": "org0|"}).to_string());
     let out = run(&p, input).await;
 
     // 160 keys: calls of 100 and 60; the first left half its keys unprocessed, asked again.
@@ -124,7 +126,8 @@ async fn a_batch_reads_its_distinct_keys_with_batch_get_item() {
     assert_eq!(
         reasons(&out),
         [
-            "store `stores.directory (dynamodb)`: the key `no-separator` has no `|` between partition and sort key"
+            "store `stores.directory (dynamodb)`: the key `no-separator` has no `|` between partition and sort key",
+            "store `stores.directory (dynamodb)`: the key `org0|` has an empty sort key",
         ]
     );
 

@@ -159,6 +159,13 @@ async fn opensearch_bulk_sends_actions_and_routes_refused_documents() {
     let mut input = input;
     input.push(json!({"no": "id"}).to_string());
     input.push("[1, 2]".to_string());
+    // A `%` in a field's value is kept as it is (only the template's own text is strftime).
+    input.push(
+        json!({"@timestamp": "2026-11-24T03:00:00Z", "event": {"id": "pct", "dataset": "50%"}})
+            .to_string(),
+    );
+    // Pretty-printed text is sent as one line.
+    input.push("{\n  \"@timestamp\": \"2026-11-24T03:00:00Z\",\n  \"event\": {\"id\": \"pretty\", \"dataset\": \"x\"}\n}".to_string());
     let out = run(&p, input).await;
 
     // Two requests: the batch, then the two busy documents again.
@@ -171,15 +178,20 @@ async fn opensearch_bulk_sends_actions_and_routes_refused_documents() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(first.len(), 40, "20 documents with their actions");
+    assert_eq!(first.len(), 44, "22 documents with their actions");
     assert_eq!(
         first[0],
         json!({"index": {"_index": "logs-aws.cloudtrail-2026.11.24", "_id": "e0"}})
     );
+    assert_eq!(
+        first[40],
+        json!({"index": {"_index": "logs-50%-2026.11.24", "_id": "pct"}})
+    );
+    assert_eq!(first[43]["event"]["id"], json!("pretty"));
     assert_eq!(seen[1].body.lines().count(), 4);
     assert!(seen[1].body.contains("\"_id\":\"e5\"") && seen[1].body.contains("\"_id\":\"e15\""));
 
-    // Every message accounted for: 18 indexed (16 at once, 2 on retry), 4 on the error route.
+    // Every message accounted for: 20 indexed (18 at once, 2 on retry), 4 on the error route.
     let mut why = reasons(&out);
     why.sort();
     assert_eq!(
@@ -193,7 +205,7 @@ async fn opensearch_bulk_sends_actions_and_routes_refused_documents() {
     );
     let counters = p.account().counters;
     assert!(
-        counters.contains(&("transforms[0] (send.http) sent".into(), 18)),
+        counters.contains(&("transforms[0] (send.http) sent".into(), 20)),
         "{counters:?}"
     );
 }
