@@ -57,7 +57,7 @@ pub fn register(r: &mut Registry) {
             }
             (Format::Lines, None) | (Format::Bulk, None) => None,
             (Format::Bulk, Some(text)) => {
-                Some(Index::parse(text).map_err(|e| b.fail(format!("field `index`: {e}")))?)
+                Some(Index::parse(text, b.resources).map_err(|e| b.fail(format!("field `index`: {e}")))?)
             }
         };
         if s.format == Format::Lines && (s.id.is_some() || s.action != Action::Index) {
@@ -141,51 +141,28 @@ pub enum Action {
     Create,
 }
 
-/// A bulk index name: literal text (where `%Y`, `%m`, `%d`... format the document's
-/// `@timestamp`) and `${path}` fields (taken as they are: a `%` in a value is just a `%`).
+/// A bulk index name: a template whose own text is strftime over the document's `@timestamp`
+/// (`%Y`, `%m`, `%d`...) and whose `${path}` fields are taken as they are (a `%` in a value is
+/// just a `%`).
 struct Index {
     text: String,
-    parts: Vec<IndexPart>,
+    template: Template,
     dated: bool,
 }
 
-enum IndexPart {
-    Text(String),
-    Field(Path),
-}
-
 impl Index {
-    fn parse(text: &str) -> Result<Index, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while let Some(start) = rest.find("${") {
-            if start > 0 {
-                parts.push(IndexPart::Text(rest[..start].to_string()));
-            }
-            let end = rest[start..]
-                .find('}')
-                .ok_or_else(|| format!("`${{` without a closing `}}` in `{text}`"))?;
-            parts.push(IndexPart::Field(Path::parse(&rest[start + 2..start + end])));
-            rest = &rest[start + end + 1..];
-        }
-        if !rest.is_empty() {
-            parts.push(IndexPart::Text(rest.to_string()));
-        }
-        let dated = text.contains('%');
-        for part in &parts {
-            if let IndexPart::Text(t) = part
-                && t.contains('%')
-            {
-                // chrono refuses an unknown specifier only when formatting: try one now.
-                let mut probe = String::new();
-                write!(probe, "{}", Utc::now().format(t))
-                    .map_err(|_| format!("`{text}` has a `%` that is not a strftime specifier"))?;
-            }
+    fn parse(text: &str, resources: &sluice_core::Resources) -> Result<Index, String> {
+        let template = Template::parse(text, resources)?;
+        for part in template.texts().filter(|t| t.contains('%')) {
+            // chrono refuses an unknown specifier only when formatting: try each one now.
+            let mut probe = String::new();
+            write!(probe, "{}", Utc::now().format(part))
+                .map_err(|_| format!("`{text}` has a `%` that is not a strftime specifier"))?;
         }
         Ok(Index {
             text: text.to_string(),
-            parts,
-            dated,
+            dated: text.contains('%'),
+            template,
         })
     }
 
@@ -199,25 +176,22 @@ impl Index {
                 _ => Utc::now(),
             }),
         };
-        let mut name = String::new();
-        for part in &self.parts {
-            match (part, at) {
-                (IndexPart::Text(t), Some(at)) if t.contains('%') => {
-                    write!(name, "{}", at.format(t)).map_err(|_| "a bad strftime specifier")?;
+        let rendered = self
+            .template
+            .render_with(message, false, |text, out| match at {
+                // Checked when the config was built, so formatting cannot fail here.
+                Some(at) if text.contains('%') => {
+                    let _ = write!(out, "{}", at.format(text));
                 }
-                (IndexPart::Text(t), _) => name.push_str(t),
-                (IndexPart::Field(path), _) => match message.get(path) {
-                    Ok(Some(v)) if !v.is_null() => name.push_str(&value_text(v)),
-                    _ => {
-                        return Err(format!(
-                            "the document lacks a field that the index template `{}` names",
-                            self.text
-                        ));
-                    }
-                },
-            }
+                _ => out.push_str(text),
+            });
+        match rendered.map_err(|e| e.to_string())? {
+            Some((name, _)) => Ok(name),
+            None => Err(format!(
+                "the document lacks a field that the index template `{}` names",
+                self.text
+            )),
         }
-        Ok(name)
     }
 }
 

@@ -376,10 +376,8 @@ impl MapTransform for CloudTrail {
         });
         let address = fields.get("sourceIPAddress").copied();
         let ip = address.and_then(string).filter(|a| parse_ip(a).is_some());
-        let responses = fields.get("responseElements").copied().and_then(object);
-        let console_login = responses
-            .as_ref()
-            .and_then(|r| r.get("ConsoleLogin").copied());
+        // A console sign-in says how it went in its response (read while that becomes text).
+        let mut console_login: Option<Value> = None;
 
         let mut w = Writer {
             out: Vec::with_capacity(text.len() * 2 + 512),
@@ -399,9 +397,12 @@ impl MapTransform for CloudTrail {
             };
             if i >= AS_TEXT && raw.get().starts_with('{') {
                 // Sorted keys, as everywhere else in Sluice.
-                let value: Value =
+                let mut value: Value =
                     serde_json::from_str(raw.get()).map_err(TransformError::NotJson)?;
                 w.str(to, &value.to_string());
+                if *from == "responseElements" {
+                    console_login = value.get_mut("ConsoleLogin").map(Value::take);
+                }
             } else if !(i >= AS_TEXT && is_null(raw)) {
                 w.raw(to, raw);
             }
@@ -462,11 +463,9 @@ impl MapTransform for CloudTrail {
         {
             event.extend(found);
         }
-        let outcome = match console_login.map(|c| (c, string(c))) {
-            Some((_, Some(answer))) => Value::String(answer.to_lowercase()),
-            Some((raw, None)) => {
-                serde_json::from_str(raw.get()).map_err(TransformError::NotJson)?
-            }
+        let outcome = match console_login {
+            Some(Value::String(answer)) => Value::String(answer.to_lowercase()),
+            Some(other) => other,
             None if code.is_some() => "failure".into(),
             None => "success".into(),
         };

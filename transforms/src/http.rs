@@ -99,11 +99,27 @@ impl Template {
         message: &mut Message,
         encode: bool,
     ) -> Result<Option<(String, String)>, TransformError> {
+        self.render_with(message, encode, |t, out| out.push_str(t))
+    }
+
+    /// `render`, with the template's own text written by `text` (e.g. strftime over it); field
+    /// values and secrets are written as they are.
+    pub fn render_with(
+        &self,
+        message: &mut Message,
+        encode: bool,
+        text: impl Fn(&str, &mut String),
+    ) -> Result<Option<(String, String)>, TransformError> {
         let mut real = String::new();
         let mut shown = String::new();
         for part in &self.parts {
             match part {
-                Part::Text(_) | Part::Secret(_) => push_fixed(part, &mut real, &mut shown),
+                Part::Text(t) => {
+                    let start = real.len();
+                    text(t, &mut real);
+                    shown.push_str(&real[start..]);
+                }
+                Part::Secret(_) => push_fixed(part, &mut real, &mut shown),
                 Part::Field(path) => {
                     let value = match message.get(path)? {
                         None | Some(Value::Null) => return Ok(None),
@@ -116,6 +132,14 @@ impl Template {
             }
         }
         Ok(Some((real, shown)))
+    }
+
+    /// The template's own text, between its placeholders.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| match p {
+            Part::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
     }
 }
 
