@@ -97,7 +97,7 @@ impl ParseJson {
             }
             // A single event: checked here, parsed by the first transform that reads a field
             // (a one-pass mapper such as `ecs.cloudtrail` reads the text without a tree).
-            Ok(None) => match serde_json::from_slice::<Valid>(&message.bytes()) {
+            Ok(None) => match check_json(&message.bytes()) {
                 Ok(_) => {
                     out.push(message);
                     Ok(())
@@ -109,8 +109,13 @@ impl ParseJson {
     }
 }
 
-/// JSON checked through and through (escapes and surrogates too, unlike `IgnoredAny`) without
-/// building a tree: strings are decoded into serde_json's scratch buffer and let go.
+/// Checks that `bytes` are JSON through and through (escapes and surrogates too, which
+/// `IgnoredAny` skips) without building a tree: strings are decoded into serde_json's scratch
+/// buffer and let go.
+pub fn check_json(bytes: &[u8]) -> Result<(), serde_json::Error> {
+    serde_json::from_slice::<Valid>(bytes).map(|_| ())
+}
+
 struct Valid;
 
 impl<'de> serde::Deserialize<'de> for Valid {

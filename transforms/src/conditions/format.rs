@@ -3,7 +3,6 @@
 
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 use sluice_core::path::Root;
 use sluice_core::{Condition, Message, Path, Registry, TransformError};
@@ -34,7 +33,7 @@ impl Condition for JsonSettings {
         }
         Ok(match message.get(&self.source)? {
             None => false,
-            Some(Value::String(text)) => serde_json::from_str::<IgnoredAny>(text).is_ok(),
+            Some(Value::String(text)) => crate::parse::check_json(text.as_bytes()).is_ok(),
             Some(_) => true,
         })
     }
@@ -151,6 +150,13 @@ mod tests {
         assert!(passes(t.clone(), r#"{"a": [1, "é"]}"#));
         assert!(passes(t.clone(), "42"));
         assert!(!passes(t.clone(), "{nope"));
+        // A lone surrogate is not JSON that anything downstream can decode.
+        let field = json!({"type": "format.json", "source": "s"});
+        assert!(!passes(
+            field.clone(),
+            json!({"s": "\"\\ud800\""}).to_string()
+        ));
+        assert!(passes(field, json!({"s": "[1, \"\\u00e9\"]"}).to_string()));
         assert!(!passes(t.clone(), ""));
         assert!(!passes(t, vec![0xff, 0xfe]));
         let f = json!({"type": "format.json", "source": "m"});
