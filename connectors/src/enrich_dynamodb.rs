@@ -13,15 +13,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::message::value_text;
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{BatchItem, Failed, Io, Message, Output, Path, Registry, TransformError};
 use sluice_transforms::batch::Duration;
 use sluice_transforms::kv_cache::{CacheCounters, CacheSettings, TtlCache};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("enrich.dynamodb_query", |s: QuerySettings, b| {
+    r.io("enrich.dynamodb_query", |s: QuerySettings, b| {
         if s.table.is_empty() || s.partition_key.is_empty() {
             return Err(b.fail("fields `table` and `partition_key`: both must be given"));
         }
@@ -184,15 +183,7 @@ fn single(message: Message) -> Output {
     out
 }
 
-impl Transform for Query {
-    fn apply(&self, _message: Message, _out: &mut Output) -> Result<(), Failed> {
-        unreachable!("Mode::Async: the engine calls apply_batch")
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
-
+impl Io for Query {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(
             stream::iter(batch)

@@ -17,8 +17,7 @@ use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{BatchItem, Failed, Io, Message, Output, Path, Registry, TransformError};
 use sluice_transforms::batch::Duration;
 use sluice_transforms::conditions::network::Cidr;
 use sluice_transforms::time::format_time;
@@ -30,7 +29,7 @@ use std::time::Instant;
 use tokio::sync::{Mutex, OnceCell};
 
 pub fn register(r: &mut Registry) {
-    r.transform("respond.nacl_deny", |s: NaclDenySettings, b| {
+    r.io("respond.nacl_deny", |s: NaclDenySettings, b| {
         if !s.network_acl_id.starts_with("acl-") {
             return Err(b.fail(format!(
                 "field `network_acl_id`: `{}` is not a network ACL id (acl-...)",
@@ -644,32 +643,19 @@ fn finish(m: Message, result: Result<(), TransformError>) -> BatchItem {
     }
 }
 
-impl Transform for NaclDeny {
-    fn apply(&self, message: Message, _out: &mut Output) -> Result<(), Failed> {
-        Err(Failed::new(
-            message,
-            TransformError::invalid(
-                "respond.nacl_deny calls AWS and must run where the engine can wait for it",
-            ),
-        ))
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
-
+impl Io for NaclDeny {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(self.run(batch))
     }
 
-    fn tick_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+    fn tick(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
         Box::pin(async move {
             self.sweep_if_due().await?;
             Ok(Output::new())
         })
     }
 
-    fn flush_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
         Box::pin(async move {
             self.sweep_if_due().await?;
             Ok(Output::new())

@@ -20,12 +20,16 @@ use sluice_transforms::secrets::{self, Secret, SecretSource};
 use sluice_transforms::utility::PassThrough;
 use std::sync::Arc;
 
+/// Replaces the transforms crate's env-only `secret` store and `utility.secret` with versions
+/// that also read AWS Secrets Manager.
 pub fn register(r: &mut Registry) {
+    r.unregister("secret");
+    r.unregister("utility.secret");
     r.store("secret", |s: SecretStoreSettings, b| {
         let secret = s.from.secret(&store_name(b), b)?;
         Ok(Arc::new(secret) as SharedResource)
     });
-    r.transform("utility.secret", |s: UtilitySecretSettings, b| {
+    r.map("utility.secret", |s: UtilitySecretSettings, b| {
         if s.id.is_empty() || s.id.contains('}') {
             return Err(b.fail("field `id`: must be a name without `}`, used as `${SECRET:<id>}`"));
         }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.dynamodb", |s: SendSettings, b| {
+    r.io("send.dynamodb", |s: SendSettings, b| {
         if s.table.is_empty() {
             return Err(b.fail("field `table`: name the table"));
         }

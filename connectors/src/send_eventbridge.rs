@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.eventbridge", |s: EventBridgeSettings, b| {
+    r.io("send.eventbridge", |s: EventBridgeSettings, b| {
         if s.source.is_empty() || s.detail_type.is_empty() {
             return Err(b.fail("fields `source` and `detail_type`: both must be given (EventBridge rules match on them)"));
         }

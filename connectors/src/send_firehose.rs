@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.firehose", |s: FirehoseSettings, b| {
+    r.io("send.firehose", |s: FirehoseSettings, b| {
         if s.delivery_stream.is_empty() {
             return Err(b.fail("field `delivery_stream`: name the delivery stream"));
         }

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.http", |s: HttpSinkSettings, b| {
+    r.io("send.http", |s: HttpSinkSettings, b| {
         let url = Template::parse(&s.url, b.resources)
             .map_err(|e| b.fail(format!("field `url`: {e}")))?;
         let (_, shown) = url.render_fixed();

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.kinesis", |s: KinesisSettings, b| {
+    r.io("send.kinesis", |s: KinesisSettings, b| {
         if s.stream.is_empty() {
             return Err(b.fail("field `stream`: name the stream (or give its ARN)"));
         }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.lambda", |s: LambdaSettings, b| {
+    r.io("send.lambda", |s: LambdaSettings, b| {
         if s.function_name.is_empty() {
             return Err(b.fail("field `function_name`: name the function (or give its ARN)"));
         }

@@ -10,7 +10,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.file", |s: FileSettings, b| {
+    r.io("send.file", |s: FileSettings, b| {
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -27,7 +27,7 @@ pub fn register(r: &mut Registry) {
         };
         Sink::new(destination, s.common, b)
     });
-    r.transform("send.stdout", |s: StdoutSettings, b| {
+    r.io("send.stdout", |s: StdoutSettings, b| {
         Sink::new(StdoutDestination, s.common, b)
     });
 }

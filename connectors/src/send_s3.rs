@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.s3", |s: S3Settings, b| {
+    r.io("send.s3", |s: S3Settings, b| {
         if s.bucket.is_empty() {
             return Err(b.fail("field `bucket`: name the bucket"));
         }

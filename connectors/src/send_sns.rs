@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.sns", |s: SnsSettings, b| {
+    r.io("send.sns", |s: SnsSettings, b| {
         if !s.topic_arn.starts_with("arn:") {
             return Err(b.fail(format!(
                 "field `topic_arn`: `{}` is not an ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",

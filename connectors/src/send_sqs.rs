@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub fn register(r: &mut Registry) {
-    r.transform("send.sqs", |s: SqsSettings, b| {
+    r.io("send.sqs", |s: SqsSettings, b| {
         if !s.queue_url.starts_with("http://") && !s.queue_url.starts_with("https://") {
             return Err(b.fail(format!("field `queue_url`: `{}` is not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)", s.queue_url)));
         }

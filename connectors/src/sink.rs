@@ -12,8 +12,7 @@ use parking_lot::Mutex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_core::message::value_text;
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Builder, Failed, Message, Output, Path, Transform, TransformError};
+use sluice_core::{BatchItem, Builder, Failed, Io, Message, Output, Path, TransformError};
 use sluice_transforms::batch::{Batch, Batcher, Buffer, Duration, TooLarge};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -261,15 +260,7 @@ impl<D: Destination> Sink<D> {
     }
 }
 
-impl<D: Destination> Transform for Sink<D> {
-    fn apply(&self, _message: Message, _out: &mut Output) -> Result<(), Failed> {
-        unreachable!("sinks are Mode::Async: the engine calls apply_batch")
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
-
+impl<D: Destination> Io for Sink<D> {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(async move {
             let mut items = Vec::with_capacity(batch.len());
@@ -315,7 +306,7 @@ impl<D: Destination> Transform for Sink<D> {
         })
     }
 
-    fn flush_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
         Box::pin(async move {
             let buffers = self.batcher.lock().drain();
             let mut out = Output::new();
@@ -324,7 +315,7 @@ impl<D: Destination> Transform for Sink<D> {
         })
     }
 
-    fn tick_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+    fn tick(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
         Box::pin(async move {
             let buffers = self.batcher.lock().expired(Instant::now());
             let mut out = Output::new();

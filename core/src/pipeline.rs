@@ -1,15 +1,15 @@
 //! The engine: runs batches through steps in order and keeps the account.
 //!
-//! A step is one configured transform with its `when` condition and its counters. Batches go
-//! through the steps one step at a time: a `Parallel` transform splits a large batch into chunks
-//! across rayon's threads and joins them back in order; a `Sequential` one sees messages one by
-//! one; an `Async` one gets the batch at once and is awaited. Messages a step rejects are tagged
-//! with the reason and the step's place, and go to the config's error route (or stop the run
-//! under `on_error: fail`).
+//! A step is one configured transform with its `when` condition and its counters. Consecutive
+//! map steps run as one stage: each message goes through all of them before the next one, and
+//! a large batch is split across rayon's threads once for the stage (order kept). A stateful
+//! step sees messages one by one and flushes on control messages; an I/O step gets the batch at
+//! once and is awaited. Messages a step rejects are tagged with the reason, its kind and the
+//! step's place, and go to the config's error route (or stop the run under `on_error: fail`).
 
 use crate::error::{PipelineError, TransformError};
 use crate::message::Message;
-use crate::transform::{Condition, Failed, Mode, Output, Transform};
+use crate::transform::{Condition, Failed, Io, Output, Stateful, Transform, TransformKind};
 use rayon::prelude::*;
 use serde_json::{Value, json};
 use std::fmt;
@@ -41,6 +41,16 @@ pub struct Counts {
 }
 
 impl Counts {
+    fn plus(&self, other: &Counts) -> Counts {
+        Counts {
+            input: self.input + other.input,
+            output: self.output + other.output,
+            dropped: self.dropped + other.dropped,
+            errored: self.errored + other.errored,
+            duration: self.duration + other.duration,
+        }
+    }
+
     /// What was counted since `earlier` (a snapshot of the same counters), e.g. per invocation.
     pub fn since(&self, earlier: &Counts) -> Counts {
         Counts {
@@ -85,7 +95,7 @@ pub struct Rejected {
 pub struct Step {
     location: Arc<str>,
     type_name: String,
-    transform: Box<dyn Transform>,
+    transform: Transform,
     when: Option<Box<dyn Condition>>,
     counters: Counters,
 }
@@ -94,7 +104,7 @@ impl Step {
     pub fn new(
         location: String,
         type_name: String,
-        transform: Box<dyn Transform>,
+        transform: Transform,
         when: Option<Box<dyn Condition>>,
     ) -> Step {
         Step {
@@ -114,18 +124,57 @@ impl Step {
         &self.type_name
     }
 
+    pub fn kind(&self) -> TransformKind {
+        self.transform.kind()
+    }
+
     pub fn counts(&self) -> Counts {
         self.counters.get()
     }
 
-    /// Runs messages through this step one at a time, in order.
-    fn run_chunk(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
+    /// The step lists nested inside this step's transform.
+    pub fn nested(&self) -> Vec<&Steps> {
+        self.transform.nested()
+    }
+
+    fn matches(&self, message: &mut Message) -> Result<bool, TransformError> {
+        match &self.when {
+            Some(c) => c.test(message),
+            None => Ok(true),
+        }
+    }
+
+    fn reject(&self, message: Message, error: TransformError) -> Rejected {
+        Rejected {
+            location: self.location.clone(),
+            message,
+            error,
+        }
+    }
+
+    /// Moves what the transform rejected from outside `apply` (sinks at flush) to the route.
+    fn drain_rejected(&self, out: &mut Output, counts: &mut Counts, rejected: &mut Vec<Rejected>) {
+        for Failed { message, error } in out.rejected.drain(..) {
+            counts.errored += 1;
+            rejected.push(self.reject(message, error));
+        }
+    }
+
+    /// Runs messages through a stateful step one at a time, in order; a control message makes
+    /// it flush, then passes on.
+    fn run_stateful(
+        &self,
+        t: &dyn Stateful,
+        batch: Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) -> (Vec<Message>, u64) {
+        let started = Instant::now();
         let mut out = Output::new();
         out.messages.reserve(batch.len());
         let mut counts = Counts::default();
         for mut message in batch {
             if message.is_control() {
-                if let Err(error) = self.transform.flush(&mut out) {
+                if let Err(error) = t.flush(&mut out) {
                     rejected.push(self.reject(Message::control(), error));
                     counts.errored += 1;
                 }
@@ -145,7 +194,7 @@ impl Step {
                     continue;
                 }
             }
-            if let Err(Failed { message, error }) = self.transform.apply(message, &mut out) {
+            if let Err(Failed { message, error }) = t.apply(message, &mut out) {
                 counts.errored += 1;
                 rejected.push(self.reject(message, error));
             }
@@ -153,83 +202,24 @@ impl Step {
         self.drain_rejected(&mut out, &mut counts, rejected);
         counts.output = out.messages.iter().filter(|m| !m.is_control()).count() as u64;
         counts.dropped = out.dropped;
+        counts.duration = started.elapsed();
         self.counters.add(counts);
-        out
+        (out.messages, counts.dropped)
     }
 
-    /// Moves what the transform rejected from outside `apply` (sinks at flush) to the route.
-    fn drain_rejected(&self, out: &mut Output, counts: &mut Counts, rejected: &mut Vec<Rejected>) {
-        for Failed { message, error } in out.rejected.drain(..) {
-            counts.errored += 1;
-            rejected.push(self.reject(message, error));
-        }
-    }
-
-    fn matches(&self, message: &mut Message) -> Result<bool, TransformError> {
-        match &self.when {
-            Some(c) => c.test(message),
-            None => Ok(true),
-        }
-    }
-
-    fn reject(&self, message: Message, error: TransformError) -> Rejected {
-        Rejected {
-            location: self.location.clone(),
-            message,
-            error,
-        }
-    }
-
-    async fn run(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
+    /// I/O steps get the matching data messages between control messages at once; the others
+    /// keep their places.
+    async fn run_io(
+        &self,
+        t: &dyn Io,
+        batch: Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) -> (Vec<Message>, u64) {
         let started = Instant::now();
-        let out = match self.transform.mode() {
-            Mode::Async => self.run_async(batch, rejected).await,
-            Mode::Parallel if batch.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 => {
-                self.run_parallel(batch, rejected)
-            }
-            _ => self.run_chunk(batch, rejected),
-        };
-        self.counters.add(Counts {
-            duration: started.elapsed(),
-            ..Counts::default()
-        });
-        out
-    }
-
-    fn run_parallel(&self, mut batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
-        let pieces = rayon::current_num_threads() * 2;
-        let size = batch.len().div_ceil(pieces).max(64);
-        let mut chunks = Vec::with_capacity(pieces);
-        while batch.len() > size {
-            let tail = batch.split_off(batch.len() - size);
-            chunks.push(tail);
-        }
-        chunks.push(batch);
-        chunks.reverse();
-        let results: Vec<(Output, Vec<Rejected>)> = chunks
-            .into_par_iter()
-            .map(|chunk| {
-                let mut rej = Vec::new();
-                let out = self.run_chunk(chunk, &mut rej);
-                (out, rej)
-            })
-            .collect();
-        let mut out = Output::new();
-        for (o, r) in results {
-            out.messages.extend(o.messages);
-            out.dropped += o.dropped;
-            rejected.extend(r);
-        }
-        out
-    }
-
-    /// Async transforms get the matching data messages of a run between control messages at
-    /// once; the others keep their places.
-    async fn run_async(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> Output {
         let mut out = Output::new();
         let mut counts = Counts::default();
         let mut pending: Vec<Message> = Vec::new();
-        // For each data message in order: Some(i) = the i-th item sent to apply_batch.
+        // For each data message in order: None = the next result of apply_batch.
         let mut slots: Vec<Option<Message>> = Vec::new();
         let mut iter = batch.into_iter().peekable();
         while iter.peek().is_some() {
@@ -254,11 +244,11 @@ impl Step {
                     }
                 }
             }
-            let mut results = self
-                .transform
-                .apply_batch(std::mem::take(&mut pending))
-                .await
-                .into_iter();
+            let mut results = if pending.is_empty() {
+                Vec::new().into_iter()
+            } else {
+                t.apply_batch(std::mem::take(&mut pending)).await.into_iter()
+            };
             for slot in slots.drain(..) {
                 match slot {
                     Some(message) => out.push(message),
@@ -273,7 +263,7 @@ impl Step {
                 }
             }
             if let Some(c) = control {
-                match self.transform.flush_async().await {
+                match t.flush().await {
                     Ok(o) => out.append(o),
                     Err(error) => {
                         counts.errored += 1;
@@ -286,8 +276,176 @@ impl Step {
         self.drain_rejected(&mut out, &mut counts, rejected);
         counts.output = out.messages.iter().filter(|m| !m.is_control()).count() as u64;
         counts.dropped = out.dropped;
+        counts.duration = started.elapsed();
         self.counters.add(counts);
-        out
+        (out.messages, counts.dropped)
+    }
+}
+
+/// Consecutive map steps, run as one stage: each message goes through all of them before the
+/// next message starts, and a large batch is split across threads once for the whole stage.
+struct Stage<'a> {
+    steps: &'a [Step],
+}
+
+/// One in this many messages is timed per step; the stage's measured time is shared out
+/// between its steps in proportion (timing every step of every message would cost more than
+/// a cheap step itself).
+const TIMING_SAMPLE: usize = 32;
+
+/// What one chunk of a stage counted, per step.
+struct StageCounts {
+    counts: Vec<Counts>,
+    sampled: Vec<u64>,
+}
+
+impl Stage<'_> {
+    /// Runs a batch through the stage: what comes out, and how many were dropped by rule.
+    fn run(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> (Vec<Message>, u64) {
+        let started = Instant::now();
+        let (messages, tally) =
+            if batch.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+                self.run_parallel(batch, rejected)
+            } else {
+                self.run_chunk(batch, rejected)
+            };
+        let dropped = tally.counts.iter().map(|c| c.dropped).sum();
+        self.record(tally, started.elapsed());
+        (messages, dropped)
+    }
+
+    fn run_parallel(
+        &self,
+        mut batch: Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) -> (Vec<Message>, StageCounts) {
+        let pieces = rayon::current_num_threads() * 2;
+        let size = batch.len().div_ceil(pieces).max(64);
+        let mut chunks = Vec::with_capacity(pieces);
+        while batch.len() > size {
+            chunks.push(batch.split_off(batch.len() - size));
+        }
+        chunks.push(batch);
+        chunks.reverse();
+        let results: Vec<(Vec<Message>, StageCounts, Vec<Rejected>)> = chunks
+            .into_par_iter()
+            .map(|chunk| {
+                let mut rej = Vec::new();
+                let (out, tally) = self.run_chunk(chunk, &mut rej);
+                (out, tally, rej)
+            })
+            .collect();
+        let mut messages = Vec::with_capacity(results.iter().map(|r| r.0.len()).sum());
+        let mut total = self.tally();
+        for (out, tally, rej) in results {
+            messages.extend(out);
+            for (i, c) in tally.counts.into_iter().enumerate() {
+                total.counts[i] = total.counts[i].plus(&c);
+                total.sampled[i] += tally.sampled[i];
+            }
+            rejected.extend(rej);
+        }
+        (messages, total)
+    }
+
+    fn tally(&self) -> StageCounts {
+        StageCounts {
+            counts: vec![Counts::default(); self.steps.len()],
+            sampled: vec![0; self.steps.len()],
+        }
+    }
+
+    fn run_chunk(
+        &self,
+        batch: Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) -> (Vec<Message>, StageCounts) {
+        let mut tally = self.tally();
+        let mut out = Vec::with_capacity(batch.len());
+        // One reusable output buffer per step, so a message costs no allocation per step.
+        let mut buffers: Vec<Output> = (0..self.steps.len()).map(|_| Output::new()).collect();
+        for (seq, message) in batch.into_iter().enumerate() {
+            let timed = seq % TIMING_SAMPLE == 0;
+            self.push(0, message, timed, &mut buffers, &mut tally, &mut out, rejected);
+        }
+        (out, tally)
+    }
+
+    /// Runs one message through steps `i..` of the stage, depth first.
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &self,
+        i: usize,
+        mut message: Message,
+        timed: bool,
+        buffers: &mut [Output],
+        tally: &mut StageCounts,
+        out: &mut Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) {
+        // Map steps hold nothing, so a control message has nothing to flush here.
+        if i == self.steps.len() || message.is_control() {
+            out.push(message);
+            return;
+        }
+        let step = &self.steps[i];
+        let Transform::Map(t) = &step.transform else {
+            unreachable!("a stage holds map steps only")
+        };
+        let counts = &mut tally.counts[i];
+        counts.input += 1;
+        let started = timed.then(Instant::now);
+        match step.matches(&mut message) {
+            Ok(true) => {}
+            Ok(false) => {
+                counts.output += 1;
+                if let Some(s) = started {
+                    tally.sampled[i] += s.elapsed().as_nanos() as u64;
+                }
+                return self.push(i + 1, message, timed, buffers, tally, out, rejected);
+            }
+            Err(error) => {
+                counts.errored += 1;
+                rejected.push(step.reject(message, error));
+                return;
+            }
+        }
+        let mut buffer = std::mem::take(&mut buffers[i]);
+        if let Err(Failed { message, error }) = t.apply(message, &mut buffer) {
+            counts.errored += 1;
+            rejected.push(step.reject(message, error));
+        }
+        if let Some(s) = started {
+            tally.sampled[i] += s.elapsed().as_nanos() as u64;
+        }
+        counts.dropped += std::mem::take(&mut buffer.dropped);
+        counts.output += buffer.messages.len() as u64;
+        let mut sink_counts = Counts::default();
+        step.drain_rejected(&mut buffer, &mut sink_counts, rejected);
+        counts.errored += sink_counts.errored;
+        let mut produced = std::mem::take(&mut buffer.messages);
+        buffers[i] = buffer;
+        for m in produced.drain(..) {
+            self.push(i + 1, m, timed, buffers, tally, out, rejected);
+        }
+        // Hand the emptied vector back so its capacity is reused.
+        if buffers[i].messages.capacity() < produced.capacity() {
+            buffers[i].messages = produced;
+        }
+    }
+
+    /// Adds a run's counts to each step, sharing the measured time out by the timed samples.
+    fn record(&self, tally: StageCounts, elapsed: Duration) {
+        let sampled: u64 = tally.sampled.iter().sum();
+        let n = self.steps.len() as u64;
+        for (i, (step, mut c)) in self.steps.iter().zip(tally.counts).enumerate() {
+            c.duration = if sampled > 0 {
+                elapsed.mul_f64(tally.sampled[i] as f64 / sampled as f64)
+            } else {
+                elapsed / n as u32
+            };
+            step.counters.add(c);
+        }
     }
 }
 
@@ -315,44 +473,34 @@ impl Steps {
         self.steps.is_empty()
     }
 
-    /// True when any step must be awaited; such lists cannot run inside a synchronous transform.
-    pub fn is_async(&self) -> bool {
-        self.steps.iter().any(|s| s.transform.mode() == Mode::Async)
+    /// The strictest kind among the steps: what a transform that wraps them must be.
+    pub fn kind(&self) -> TransformKind {
+        self.steps
+            .iter()
+            .map(Step::kind)
+            .max()
+            .unwrap_or(TransformKind::Map)
     }
 
-    /// The strictest mode of the steps: what a transform that wraps them must declare.
-    pub fn mode(&self) -> Mode {
-        let modes = self.steps.iter().map(|s| s.transform.mode());
-        modes.fold(Mode::Parallel, |acc, m| match (acc, m) {
-            (Mode::Async, _) | (_, Mode::Async) => Mode::Async,
-            (Mode::Sequential, _) | (_, Mode::Sequential) => Mode::Sequential,
-            _ => Mode::Parallel,
-        })
-    }
-
-    /// Runs a batch through every step on this thread. For transforms that wrap other
-    /// transforms (`meta.switch`, `meta.for_each`); the first rejection is returned with its place.
-    pub fn run_sync(&self, batch: Vec<Message>) -> Result<Output, (Message, TransformError)> {
-        let mut current = batch;
-        let mut dropped = 0;
-        for step in &self.steps {
-            let mut rejected = Vec::new();
-            let out = step.run_chunk(current, &mut rejected);
-            if let Some(r) = rejected.into_iter().next() {
-                let error = TransformError::Nested {
-                    location: r.location.to_string(),
-                    source: Box::new(r.error),
-                };
-                return Err((r.message, error));
-            }
-            dropped += out.dropped;
-            current = out.messages;
-            if current.is_empty() {
-                break;
-            }
+    /// Runs a batch through every step, for transforms that wrap other transforms
+    /// (`meta.switch`, `meta.for_each`...). The first rejection fails the whole batch, with
+    /// its inner place in the reason. Steps without I/O never wait, so for them the future is
+    /// ready at once.
+    pub async fn run_nested(
+        &self,
+        batch: Vec<Message>,
+    ) -> Result<Output, (Message, TransformError)> {
+        let mut rejected = Vec::new();
+        let (messages, dropped) = self.run_counted(0, batch, &mut rejected).await;
+        if let Some(r) = rejected.into_iter().next() {
+            let error = TransformError::Nested {
+                location: r.location.to_string(),
+                source: Box::new(r.error),
+            };
+            return Err((r.message, error));
         }
         Ok(Output {
-            messages: current,
+            messages,
             dropped,
             rejected: Vec::new(),
         })
@@ -365,27 +513,58 @@ impl Steps {
         batch: Vec<Message>,
         rejected: &mut Vec<Rejected>,
     ) -> Vec<Message> {
+        self.run_counted(start, batch, rejected).await.0
+    }
+
+    /// The same, also giving how many messages the steps dropped by rule.
+    async fn run_counted(
+        &self,
+        start: usize,
+        batch: Vec<Message>,
+        rejected: &mut Vec<Rejected>,
+    ) -> (Vec<Message>, u64) {
         let mut current = batch;
-        for step in &self.steps[start..] {
-            if current.is_empty() {
-                break;
-            }
-            current = step.run(current, rejected).await.messages;
+        let mut i = start;
+        let mut dropped = 0;
+        while i < self.steps.len() && !current.is_empty() {
+            let step = &self.steps[i];
+            let (next, end) = match &step.transform {
+                Transform::Map(_) => {
+                    let end = self.steps[i..]
+                        .iter()
+                        .position(|s| s.kind() != TransformKind::Map)
+                        .map_or(self.steps.len(), |n| i + n);
+                    let stage = Stage {
+                        steps: &self.steps[i..end],
+                    };
+                    (stage.run(current, rejected), end)
+                }
+                Transform::Stateful(t) => (step.run_stateful(t.as_ref(), current, rejected), i + 1),
+                Transform::Io(t) => (step.run_io(t.as_ref(), current, rejected).await, i + 1),
+            };
+            current = next.0;
+            dropped += next.1;
+            i = end;
         }
-        current
+        (current, dropped)
     }
 
     /// Asks every step for what its timers release, and runs that through the later steps.
     async fn tick(&self, rejected: &mut Vec<Rejected>) -> Vec<Message> {
         let mut released = Vec::new();
         for (i, step) in self.steps.iter().enumerate() {
-            let mut out = match step.transform.tick_async().await {
-                Ok(out) => out,
-                Err(error) => {
-                    rejected.push(step.reject(Message::control(), error));
-                    Output::new()
+            let result = match &step.transform {
+                Transform::Map(_) => continue,
+                Transform::Stateful(t) => {
+                    let mut out = Output::new();
+                    t.tick(&mut out).map(|()| out)
                 }
+                Transform::Io(t) => t.tick().await,
             };
+            let mut out = result.unwrap_or_else(|error| {
+                rejected.push(step.reject(Message::control(), error));
+                Output::new()
+            });
             let mut counts = Counts::default();
             step.drain_rejected(&mut out, &mut counts, rejected);
             step.counters.add(counts);
@@ -398,6 +577,16 @@ impl Steps {
             }
         }
         released
+    }
+
+    /// Every step with its counts, nested steps right after the step that holds them.
+    fn walk<'a>(&'a self, into: &mut Vec<&'a Step>) {
+        for step in &self.steps {
+            into.push(step);
+            for inner in step.nested() {
+                inner.walk(into);
+            }
+        }
     }
 }
 
@@ -535,10 +724,11 @@ impl Pipeline {
 
     /// The account so far: totals and one line per step.
     pub fn account(&self) -> Account {
-        let steps = self
-            .steps
-            .iter()
-            .chain(self.errors.iter())
+        let mut all = Vec::new();
+        self.steps.walk(&mut all);
+        self.errors.walk(&mut all);
+        let steps = all
+            .into_iter()
             .map(|s| (s.location.to_string(), s.counts()))
             .collect::<Vec<_>>();
         let mut totals = self.totals.get();
@@ -558,13 +748,21 @@ fn tag(r: Rejected) -> Message {
         mut message,
         error,
     } = r;
-    let type_name = location
-        .rsplit_once(" (")
-        .map(|(_, t)| t.trim_end_matches(')').split(' ').next().unwrap_or(t))
-        .map_or(Value::Null, |t| Value::String(t.to_string()));
+    let type_of = |place: &str| {
+        place
+            .rsplit_once(" (")
+            .map(|(_, t)| t.trim_end_matches(')').split(' ').next().unwrap_or(t).to_string())
+    };
+    // A failure inside a `meta.*` step names the inner step that failed.
+    let type_name = error
+        .innermost_location()
+        .and_then(type_of)
+        .or_else(|| type_of(&location))
+        .map_or(Value::Null, Value::String);
     message.meta_mut().insert(
         "error".into(),
         json!({
+            "kind": error.kind().as_str(),
             "reason": error.to_string(),
             "transform": location.to_string(),
             "type": type_name,
@@ -590,7 +788,8 @@ impl fmt::Display for Account {
             "account: {} in, {} out, {} dropped, {} errored",
             t.input, t.output, t.dropped, t.errored
         )?;
-        let width = self.steps.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+        // Capped: a step's name is the user's text, and columns need not stretch for a huge one.
+        let width = self.steps.iter().map(|(l, _)| l.len()).max().unwrap_or(0).min(120);
         for (location, c) in &self.steps {
             writeln!(
                 f,
@@ -630,7 +829,7 @@ mod tests {
 
     fn pipeline() -> Pipeline {
         let mut registry = Registry::new();
-        registry.transform("test.tag", |s: Tag, _| Ok(s));
+        registry.map("test.tag", |s: Tag, _| Ok(s));
         let pipelines = Default::default();
         let resources = Resources::default();
         let b = Builder::new(&registry, &resources, &pipelines);

@@ -9,7 +9,7 @@
 
 use crate::error::{ConfigError, ConfigErrors};
 use crate::pipeline::{Step, Steps};
-use crate::transform::{Condition, Transform};
+use crate::transform::{Condition, Io, Map as MapStep, Stateful, Transform, TransformKind};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -49,13 +49,33 @@ pub struct Spec<T> {
     pub name: String,
     pub summary: String,
     pub fields: Vec<FieldDoc>,
+    /// For transforms: how the type is scheduled.
+    pub scheduling: Option<Scheduling>,
     build: BuildFn<T>,
+}
+
+/// How a transform type is scheduled: fixed by its type, or chosen from its settings (a
+/// `meta.*` transform takes the strictest kind of the steps it holds; a store-backed one is
+/// I/O only with a remote store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheduling {
+    Fixed(TransformKind),
+    BySettings,
+}
+
+impl std::fmt::Display for Scheduling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scheduling::Fixed(k) => write!(f, "{k}"),
+            Scheduling::BySettings => f.write_str("by settings"),
+        }
+    }
 }
 
 /// Every transform and condition type a config may name.
 #[derive(Default)]
 pub struct Registry {
-    transforms: BTreeMap<String, Spec<Box<dyn Transform>>>,
+    transforms: BTreeMap<String, Spec<Transform>>,
     conditions: BTreeMap<String, Spec<Box<dyn Condition>>>,
     stores: BTreeMap<String, Spec<SharedResource>>,
 }
@@ -65,17 +85,74 @@ impl Registry {
         Registry::default()
     }
 
-    /// Registers a transform type whose settings are `S`.
-    pub fn transform<S, T, F>(&mut self, name: &str, build: F)
+    /// Registers a per-message transform type whose settings are `S`.
+    pub fn map<S, T, F>(&mut self, name: &str, build: F)
     where
         S: DeserializeOwned + JsonSchema + 'static,
-        T: Transform + 'static,
+        T: MapStep + 'static,
         F: Fn(S, &Builder) -> Result<T, ConfigErrors> + Send + Sync + 'static,
     {
-        let spec = Spec::new::<S>(name, move |settings, builder| {
-            build(settings, builder).map(|t| Box::new(t) as Box<dyn Transform>)
-        });
+        let kind = Scheduling::Fixed(TransformKind::Map);
+        self.add_transform::<S>(name, kind, move |s, b| build(s, b).map(Transform::map));
+    }
+
+    /// Registers a stateful transform type whose settings are `S`.
+    pub fn stateful<S, T, F>(&mut self, name: &str, build: F)
+    where
+        S: DeserializeOwned + JsonSchema + 'static,
+        T: Stateful + 'static,
+        F: Fn(S, &Builder) -> Result<T, ConfigErrors> + Send + Sync + 'static,
+    {
+        let kind = Scheduling::Fixed(TransformKind::Stateful);
+        self.add_transform::<S>(name, kind, move |s, b| build(s, b).map(Transform::stateful));
+    }
+
+    /// Registers an I/O transform type whose settings are `S`.
+    pub fn io<S, T, F>(&mut self, name: &str, build: F)
+    where
+        S: DeserializeOwned + JsonSchema + 'static,
+        T: Io + 'static,
+        F: Fn(S, &Builder) -> Result<T, ConfigErrors> + Send + Sync + 'static,
+    {
+        let kind = Scheduling::Fixed(TransformKind::Io);
+        self.add_transform::<S>(name, kind, move |s, b| build(s, b).map(Transform::io));
+    }
+
+    /// Registers a transform type whose kind its settings decide (see [`Scheduling`]).
+    pub fn transform<S, F>(&mut self, name: &str, build: F)
+    where
+        S: DeserializeOwned + JsonSchema + 'static,
+        F: Fn(S, &Builder) -> Result<Transform, ConfigErrors> + Send + Sync + 'static,
+    {
+        self.add_transform::<S>(name, Scheduling::BySettings, build);
+    }
+
+    fn add_transform<S: DeserializeOwned + JsonSchema + 'static>(
+        &mut self,
+        name: &str,
+        scheduling: Scheduling,
+        build: impl Fn(S, &Builder) -> Result<Transform, ConfigErrors> + Send + Sync + 'static,
+    ) {
+        self.refuse_twice(name, self.transforms.contains_key(name));
+        let mut spec = Spec::new::<S>(name, build);
+        spec.scheduling = Some(scheduling);
         self.transforms.insert(name.to_string(), spec);
+    }
+
+    /// A type name registered twice is a programming error: the second would silently win.
+    /// Call [`Registry::unregister`] first to replace a type on purpose.
+    fn refuse_twice(&self, name: &str, taken: bool) {
+        assert!(
+            !taken,
+            "`{name}` is registered twice; unregister the first to replace it on purpose"
+        );
+    }
+
+    /// Removes a registered type of any kind, so that another may take its name.
+    pub fn unregister(&mut self, name: &str) {
+        self.transforms.remove(name);
+        self.conditions.remove(name);
+        self.stores.remove(name);
     }
 
     /// Registers a condition type whose settings are `S`.
@@ -85,6 +162,7 @@ impl Registry {
         C: Condition + 'static,
         F: Fn(S, &Builder) -> Result<C, ConfigErrors> + Send + Sync + 'static,
     {
+        self.refuse_twice(name, self.conditions.contains_key(name));
         let spec = Spec::new::<S>(name, move |settings, builder| {
             build(settings, builder).map(|c| Box::new(c) as Box<dyn Condition>)
         });
@@ -98,6 +176,7 @@ impl Registry {
         S: DeserializeOwned + JsonSchema + 'static,
         F: Fn(S, &Builder) -> Result<SharedResource, ConfigErrors> + Send + Sync + 'static,
     {
+        self.refuse_twice(kind, self.stores.contains_key(kind));
         self.stores
             .insert(kind.to_string(), Spec::new::<S>(kind, build));
     }
@@ -106,7 +185,7 @@ impl Registry {
         self.stores.values()
     }
 
-    pub fn transforms(&self) -> impl Iterator<Item = &Spec<Box<dyn Transform>>> {
+    pub fn transforms(&self) -> impl Iterator<Item = &Spec<Transform>> {
         self.transforms.values()
     }
 
@@ -141,6 +220,7 @@ impl<T> Spec<T> {
             name: name.to_string(),
             summary,
             fields,
+            scheduling: None,
             build: Box::new(move |value, builder| {
                 let settings: S = decode(value, &known, builder)?;
                 build(settings, builder)

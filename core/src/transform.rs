@@ -1,14 +1,25 @@
-//! The `Transform` and `Condition` traits: what every component implements.
+//! What every component implements, by the way the engine schedules it.
 //!
-//! The engine hands a transform each data message of a batch through `apply`, and calls `flush`
-//! when a control message arrives (then forwards the control message itself). A transform that
-//! only changes a message in place implements the smaller `MapTransform`; the blanket impl turns
-//! it into a `Transform`. Transforms that wait on the network override `apply_batch`, which the
-//! engine awaits, so one batch's lookups run concurrently.
+//! A transform is one of three kinds, and its kind is its type:
+//!
+//! - [`Map`]: looks at one message at a time and keeps nothing between them (most of the
+//!   catalogue). The engine fuses consecutive map steps into one stage and may run a batch's
+//!   messages on several threads. [`MapTransform`] is the smaller trait for those that change a
+//!   message in place.
+//! - [`Stateful`]: keeps state across messages (buffers, counters, windows). It sees the
+//!   messages one at a time, in order, and emits what it holds on [`Stateful::flush`] (every
+//!   control message, end of input) and [`Stateful::tick`] (time passing).
+//! - [`Io`]: waits on the network (lookups, sends). It gets a batch at once and is awaited, so
+//!   one batch's requests run concurrently.
+//!
+//! No kind has a method it cannot honour: a map has no flush, an I/O step has no synchronous
+//! apply. [`Transform`] holds one of them; the registry records which.
 
 use crate::error::TransformError;
 use crate::message::Message;
+use crate::pipeline::Steps;
 use futures::future::BoxFuture;
+use std::fmt;
 
 /// Where a transform's results go: kept messages, and a count of those dropped by rule.
 #[derive(Debug, Default)]
@@ -80,73 +91,26 @@ impl Failed {
     }
 }
 
-/// How the engine may schedule a transform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Stateless and CPU-bound: large batches are split across threads (order kept).
-    Parallel,
-    /// Holds state across messages (buffers, counters): one message at a time, in order.
-    Sequential,
-    /// Waits on I/O: the engine awaits `apply_batch`.
-    Async,
-}
-
-/// The result of `apply_batch` for one input message, in input order.
+/// The result of [`Io::apply_batch`] for one input message, in input order.
 pub type BatchItem = Result<Output, Failed>;
 
-/// A step of a pipeline.
-pub trait Transform: Send + Sync {
+/// A per-message step that keeps nothing between messages.
+pub trait Map: Send + Sync {
     /// Processes one data message, pushing zero or more messages to `out`.
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed>;
 
-    /// Emits whatever the transform holds; called on every control message and at end of input.
-    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
-        Ok(())
-    }
-
-    /// Called periodically by the runner so that time-based batches flush without new input.
-    fn tick(&self, _out: &mut Output) -> Result<(), TransformError> {
-        Ok(())
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Parallel
-    }
-
-    /// `flush` for transforms that must wait (a sink sending its last batch). The engine calls
-    /// this instead of `flush` for `Async` transforms.
-    fn flush_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
-        let mut out = Output::new();
-        let result = self.flush(&mut out).map(|()| out);
-        Box::pin(std::future::ready(result))
-    }
-
-    /// `tick` for transforms that must wait; the engine always calls this one.
-    fn tick_async(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
-        let mut out = Output::new();
-        let result = self.tick(&mut out).map(|()| out);
-        Box::pin(std::future::ready(result))
-    }
-
-    /// Processes a batch of data messages, one result per input. Async transforms override this.
-    fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
-        let results = batch
-            .into_iter()
-            .map(|m| {
-                let mut out = Output::new();
-                self.apply(m, &mut out).map(|()| out)
-            })
-            .collect();
-        Box::pin(std::future::ready(results))
+    /// The step lists nested inside (for `meta.*`), so the account can show them.
+    fn nested(&self) -> Vec<&Steps> {
+        Vec::new()
     }
 }
 
-/// A transform that changes one message in place: most of the catalogue.
+/// A map that changes one message in place: most of the catalogue.
 pub trait MapTransform: Send + Sync {
     fn map(&self, message: &mut Message) -> Result<(), TransformError>;
 }
 
-impl<T: MapTransform> Transform for T {
+impl<T: MapTransform> Map for T {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         match self.map(&mut message) {
             Ok(()) => {
@@ -154,6 +118,109 @@ impl<T: MapTransform> Transform for T {
                 Ok(())
             }
             Err(error) => Err(Failed { message, error }),
+        }
+    }
+}
+
+/// A step that holds state across messages: it sees them one at a time, in order.
+pub trait Stateful: Send + Sync {
+    /// Processes one data message, pushing zero or more messages to `out`.
+    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed>;
+
+    /// Emits whatever the step holds; called on every control message and at end of input.
+    fn flush(&self, out: &mut Output) -> Result<(), TransformError>;
+
+    /// Called periodically by the runner so that time-based batches flush without new input.
+    fn tick(&self, _out: &mut Output) -> Result<(), TransformError> {
+        Ok(())
+    }
+
+    fn nested(&self) -> Vec<&Steps> {
+        Vec::new()
+    }
+}
+
+/// A step that waits on I/O: the engine hands it the matching messages of a batch at once.
+pub trait Io: Send + Sync {
+    /// Processes a batch of data messages: one result per input, in input order.
+    fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>>;
+
+    /// Emits (sends) what the step holds; awaited on every control message and at end of input.
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        Box::pin(std::future::ready(Ok(Output::new())))
+    }
+
+    /// Called periodically so that time-based batches go out without new input.
+    fn tick(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        Box::pin(std::future::ready(Ok(Output::new())))
+    }
+
+    fn nested(&self) -> Vec<&Steps> {
+        Vec::new()
+    }
+}
+
+/// How the engine schedules a transform; `sluice list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TransformKind {
+    /// Per message, stateless: fused with its neighbours and run on any thread.
+    Map,
+    /// Holds state: one message at a time, in order, with flush and tick.
+    Stateful,
+    /// Waits on I/O: gets a batch at once and is awaited.
+    Io,
+}
+
+impl TransformKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransformKind::Map => "map",
+            TransformKind::Stateful => "stateful",
+            TransformKind::Io => "io",
+        }
+    }
+}
+
+impl fmt::Display for TransformKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A built transform: one of the three kinds.
+pub enum Transform {
+    Map(Box<dyn Map>),
+    Stateful(Box<dyn Stateful>),
+    Io(Box<dyn Io>),
+}
+
+impl Transform {
+    pub fn map(t: impl Map + 'static) -> Transform {
+        Transform::Map(Box::new(t))
+    }
+
+    pub fn stateful(t: impl Stateful + 'static) -> Transform {
+        Transform::Stateful(Box::new(t))
+    }
+
+    pub fn io(t: impl Io + 'static) -> Transform {
+        Transform::Io(Box::new(t))
+    }
+
+    pub fn kind(&self) -> TransformKind {
+        match self {
+            Transform::Map(_) => TransformKind::Map,
+            Transform::Stateful(_) => TransformKind::Stateful,
+            Transform::Io(_) => TransformKind::Io,
+        }
+    }
+
+    /// The step lists nested inside this transform.
+    pub fn nested(&self) -> Vec<&Steps> {
+        match self {
+            Transform::Map(t) => t.nested(),
+            Transform::Stateful(t) => t.nested(),
+            Transform::Io(t) => t.nested(),
         }
     }
 }

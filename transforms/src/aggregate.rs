@@ -14,25 +14,24 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use sluice_core::path::Root;
-use sluice_core::transform::Mode;
 use sluice_core::{
-    Builder, ConfigErrors, Failed, Message, Output, Path, Registry, Transform, TransformError,
+    Builder, ConfigErrors, Failed, Map, Message, Output, Path, Registry, Stateful, TransformError,
 };
 use std::time::Instant;
 
 pub fn register(r: &mut Registry) {
-    r.transform("aggregate.from_array", |s: FromArraySettings, b| {
+    r.map("aggregate.from_array", |s: FromArraySettings, b| {
         data_path(b, "source", Some(&s.source))?;
         data_path(b, "target", s.target.as_ref())?;
         Ok(s)
     });
-    r.transform("aggregate.from_string", |s: FromStringSettings, b| {
+    r.map("aggregate.from_string", |s: FromStringSettings, b| {
         if s.separator.is_empty() {
             return Err(b.fail("field `separator`: must not be empty"));
         }
         Ok(s)
     });
-    r.transform("aggregate.to_array", |s: ToArraySettings, b| {
+    r.stateful("aggregate.to_array", |s: ToArraySettings, b| {
         s.batch.validate().map_err(|e| b.fail(e))?;
         data_path(b, "target", s.target.as_ref())?;
         if s.target.as_ref().is_some_and(Path::is_root) {
@@ -46,7 +45,7 @@ pub fn register(r: &mut Registry) {
             Emit::Array { target: s.target },
         ))
     });
-    r.transform("aggregate.to_string", |s: ToStringSettings, b| {
+    r.stateful("aggregate.to_string", |s: ToStringSettings, b| {
         s.batch.validate().map_err(|e| b.fail(e))?;
         Ok(Aggregate::new(
             s.batch,
@@ -137,7 +136,7 @@ impl FromArraySettings {
     }
 }
 
-impl Transform for FromArraySettings {
+impl Map for FromArraySettings {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let pieces = self.pieces(&mut message);
         emit_pieces(message, pieces, out)
@@ -232,7 +231,7 @@ fn split_bytes<'a>(bytes: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [
     })
 }
 
-impl Transform for FromStringSettings {
+impl Map for FromStringSettings {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let pieces = self.pieces(&mut message);
         emit_pieces(message, pieces, out)
@@ -374,7 +373,7 @@ fn wrap(target: &Path, inner: Vec<u8>) -> Vec<u8> {
     data
 }
 
-impl Transform for Aggregate {
+impl Stateful for Aggregate {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let prepared = self
             .key(&mut message)
@@ -414,9 +413,6 @@ impl Transform for Aggregate {
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        Mode::Sequential
-    }
 }
 
 #[cfg(test)]

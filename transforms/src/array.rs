@@ -14,16 +14,16 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 pub fn register(r: &mut Registry) {
-    r.transform("array.join", |s: JoinSettings, _| Ok(s));
-    r.transform("array.zip", |s: ZipSettings, _| Ok(s));
-    r.transform("array.flatten", |s: FlattenSettings, b| {
+    r.map("array.join", |s: JoinSettings, _| Ok(s));
+    r.map("array.zip", |s: ZipSettings, _| Ok(s));
+    r.map("array.flatten", |s: FlattenSettings, b| {
         if s.depth == 0 {
             return Err(b.fail("field `depth`: must be at least 1"));
         }
         Ok(s)
     });
-    r.transform("array.dedupe", |s: DedupeSettings, _| Ok(s));
-    r.transform("array.length", |s: LengthSettings, _| Ok(s));
+    r.map("array.dedupe", |s: DedupeSettings, _| Ok(s));
+    r.map("array.length", |s: LengthSettings, _| Ok(s));
 }
 
 /// Reads the array at `source`, maps it, writes the result to `target`; absent is a no-op.

@@ -29,8 +29,9 @@ use serde_json::{Map, Value, json};
 use sluice_core::message::value_text;
 use sluice_core::path::Root;
 use sluice_core::registry::Metrics;
-use sluice_core::transform::BatchItem;
-use sluice_core::{Builder, ConfigErrors, Message, Output, Path, Transform, TransformError};
+use sluice_core::{
+    BatchItem, Builder, ConfigErrors, Message, Output, Path, Stateful, TransformError,
+};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -634,7 +635,7 @@ impl Related {
 }
 
 /// Each message through `apply`, for the detectors whose state is in the process.
-pub fn apply_each<T: Transform>(t: &T, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
+pub fn apply_each<T: Stateful>(t: &T, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
     let results = batch
         .into_iter()
         .map(|m| {

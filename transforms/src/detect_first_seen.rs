@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_core::transform::{BatchItem, Mode};
+use sluice_core::{BatchItem, Io, Stateful};
 use sluice_core::{
     Builder, ConfigErrors, Failed, Message, Output, Registry, Transform, TransformError,
 };
@@ -29,7 +29,14 @@ use std::time::Instant;
 const NAME: &str = "detect.first_seen";
 
 pub fn register(r: &mut Registry) {
-    r.transform(NAME, FirstSeen::new);
+    r.transform(NAME, |s, b| {
+        let t = FirstSeen::new(s, b)?;
+        // A shared store is asked a batch at a time; state in this process needs the order.
+        Ok(match t.state {
+            State::Shared { .. } => Transform::io(t),
+            State::Local(_) => Transform::stateful(t),
+        })
+    });
 }
 
 /// Alert the first time a value is seen for a key within `retention`: a user (`key:
@@ -386,7 +393,7 @@ impl Local {
     }
 }
 
-impl Transform for FirstSeen {
+impl Stateful for FirstSeen {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let local = match &self.state {
             State::Local(local) => local,
@@ -456,13 +463,12 @@ impl Transform for FirstSeen {
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        match self.state {
-            State::Local(_) => Mode::Sequential,
-            State::Shared { .. } => Mode::Async,
-        }
+    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
+        Ok(())
     }
+}
 
+impl Io for FirstSeen {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         match &self.state {
             State::Shared {

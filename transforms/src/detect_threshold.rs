@@ -22,7 +22,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_core::TransformError;
-use sluice_core::transform::{BatchItem, Mode};
+use sluice_core::{BatchItem, Io, Stateful};
 use sluice_core::{Builder, ConfigErrors, Failed, Message, Output, Registry, Transform};
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -32,7 +32,14 @@ use std::time::Instant;
 const NAME: &str = "detect.threshold";
 
 pub fn register(r: &mut Registry) {
-    r.transform(NAME, Threshold::new);
+    r.transform(NAME, |s, b| {
+        let t = Threshold::new(s, b)?;
+        // A shared store is asked a batch at a time; state in this process needs the order.
+        Ok(match t.state {
+            State::Shared(_) => Transform::io(t),
+            State::Local(_) => Transform::stateful(t),
+        })
+    });
 }
 
 /// Count events per key (e.g. failed logins per `source.ip`) within a window of event time and
@@ -594,7 +601,7 @@ impl Threshold {
     }
 }
 
-impl Transform for Threshold {
+impl Stateful for Threshold {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let local = match &self.state {
             State::Local(local) => local,
@@ -650,13 +657,12 @@ impl Transform for Threshold {
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        match self.state {
-            State::Local(_) => Mode::Sequential,
-            State::Shared(_) => Mode::Async,
-        }
+    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
+        Ok(())
     }
+}
 
+impl Io for Threshold {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         match &self.state {
             State::Shared(shared) => self.apply_shared(shared, batch).boxed(),

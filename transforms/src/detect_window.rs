@@ -16,22 +16,21 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sluice_core::message::value_text;
 use sluice_core::path::type_name;
-use sluice_core::transform::Mode;
 use sluice_core::{
-    Builder, ConfigErrors, Failed, Message, Output, Path, Registry, Transform, TransformError,
+    Builder, ConfigErrors, Failed, Message, Output, Path, Registry, Stateful, TransformError,
 };
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 pub fn register(r: &mut Registry) {
-    r.transform("detect.top_k", |s: TopKSettings, b| {
+    r.stateful("detect.top_k", |s: TopKSettings, b| {
         if s.k == 0 {
             return Err(b.fail("field `k`: must be at least 1"));
         }
         let report = Report::TopK { by: s.by, k: s.k };
         Windowed::new(s.common, s.window, s.kind, s.on_flush, report, b)
     });
-    r.transform("detect.summarize", |s: SummarizeSettings, b| {
+    r.stateful("detect.summarize", |s: SummarizeSettings, b| {
         if s.limit == Some(0) {
             return Err(b.fail("field `limit`: must be at least 1 (leave it out for all keys)"));
         }
@@ -419,7 +418,7 @@ impl Windowed {
     }
 }
 
-impl Transform for Windowed {
+impl Stateful for Windowed {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let read = self
             .common
@@ -482,9 +481,6 @@ impl Transform for Windowed {
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        Mode::Sequential
-    }
 }
 
 #[cfg(test)]

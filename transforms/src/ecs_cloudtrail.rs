@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 pub fn register(r: &mut Registry) {
-    r.transform("ecs.cloudtrail", |s: CloudTrailSettings, b| {
+    r.map("ecs.cloudtrail", |s: CloudTrailSettings, b| {
         Ok(CloudTrail {
             categories: table(b, "categories", &s.categories)?,
             verbs: table(b, "verbs", &s.verbs)?,

@@ -22,8 +22,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::message::value_text;
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Builder, Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{
+    BatchItem, Builder, Failed, Io, Map, Message, Output, Path, Registry, Stateful, Transform,
+    TransformError,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -33,7 +35,13 @@ pub fn register(r: &mut Registry) {
     r.transform("enrich.kv_get", |s: KvGetSettings, b| {
         let store = lookup(b, "store", &s.store)?;
         let failure = Failure::new(b, s.on_error);
-        Ok(KvGet { s, store, failure })
+        // A local store answers in place; a remote one is read a batch at a time.
+        let local = store.is_local();
+        let get = KvGet { s, store, failure };
+        Ok(match local {
+            true => Transform::map(get),
+            false => Transform::io(get),
+        })
     });
     r.transform("enrich.kv_set", |s: KvSetSettings, b| {
         let op = Op::Set {
@@ -123,23 +131,6 @@ impl Failure {
         out: &mut Output,
     ) -> Result<(), Failed> {
         self.end(message, result).map(|o| out.append(o))
-    }
-}
-
-/// The synchronous path of a network enrichment (inside `meta.switch` and the like): only an
-/// answer already cached can be given; anything else is an error naming the transform.
-pub fn from_cache<A: Clone>(
-    cache: Option<&TtlCache<A>>,
-    key: &str,
-    transform: &str,
-    write: impl FnOnce(&A) -> Result<(), TransformError>,
-) -> Result<(), TransformError> {
-    match cache.and_then(|c| c.get(key, true)) {
-        Some(None) => Ok(()),
-        Some(Some(found)) => write(&found),
-        None => Err(TransformError::invalid(format!(
-            "{transform} waits on the network and cannot run inside a synchronous transform"
-        ))),
     }
 }
 
@@ -349,7 +340,7 @@ pub fn merge_into(message: &mut Message, path: &Path, value: Value) -> Result<()
     }
 }
 
-impl Transform for KvGet {
+impl Map for KvGet {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let result = (|| {
             let Some(key) = self.key(&mut message)? else {
@@ -367,15 +358,9 @@ impl Transform for KvGet {
         })();
         self.failure.apply(message, result, out)
     }
+}
 
-    fn mode(&self) -> Mode {
-        if self.store.is_local() {
-            Mode::Parallel
-        } else {
-            Mode::Async
-        }
-    }
-
+impl Io for KvGet {
     /// Each distinct key of the batch is read once, all in one `get_many` (for DynamoDB,
     /// BatchGetItem calls of up to 100 keys).
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
@@ -501,17 +486,24 @@ struct KvWrite {
 type Prepared = Option<(String, Value)>;
 
 impl KvWrite {
-    fn build(b: &Builder, s: WriteSettings, op: Op) -> Result<KvWrite, sluice_core::ConfigErrors> {
+    /// Local stores answer at once, and writes stay in message order (counts and "new" flags
+    /// depend on it); remote stores are written a batch at a time.
+    fn build(b: &Builder, s: WriteSettings, op: Op) -> Result<Transform, sluice_core::ConfigErrors> {
         let store = lookup(b, "store", &s.store)?;
         if s.concurrency == 0 {
             return Err(b.fail("field `concurrency`: must be at least 1"));
         }
-        Ok(KvWrite {
+        let local = store.is_local();
+        let write = KvWrite {
             ttl: s.ttl.map(Setting::get).filter(|t| !t.is_zero()),
             failure: Failure::new(b, s.on_error),
             s,
             op,
             store,
+        };
+        Ok(match local {
+            true => Transform::stateful(write),
+            false => Transform::io(write),
         })
     }
 
@@ -568,7 +560,7 @@ impl KvWrite {
     }
 }
 
-impl Transform for KvWrite {
+impl Stateful for KvWrite {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let result = (|| {
             let Some((key, value)) = self.prepare(&mut message)? else {
@@ -582,16 +574,12 @@ impl Transform for KvWrite {
         self.failure.apply(message, result, out)
     }
 
-    /// Local stores answer at once; writes stay in message order (counts and "new" flags
-    /// depend on it). Remote stores are written a batch at a time.
-    fn mode(&self) -> Mode {
-        if self.store.is_local() {
-            Mode::Sequential
-        } else {
-            Mode::Async
-        }
+    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
+        Ok(())
     }
+}
 
+impl Io for KvWrite {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(async move {
             let mut messages = Vec::with_capacity(batch.len());

@@ -11,7 +11,7 @@
 
 use crate::batch::Duration as Setting;
 use crate::common::wrong_type;
-use crate::enrich::{Answer, Failure, OnError, from_cache, lookup_batch};
+use crate::enrich::{Answer, Failure, OnError, lookup_batch};
 use crate::kv_cache::{CacheCounters, CacheSettings, TtlCache};
 use futures::future::BoxFuture;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
@@ -22,14 +22,13 @@ use hickory_resolver::{Resolver, TokioResolver};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{BatchItem, Io, Message, Path, Registry, TransformError};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 pub fn register(r: &mut Registry) {
-    r.transform("enrich.dns", |s: DnsSettings, b| {
+    r.io("enrich.dns", |s: DnsSettings, b| {
         if s.concurrency == 0 {
             return Err(b.fail("field `concurrency`: must be at least 1"));
         }
@@ -277,25 +276,7 @@ fn texts(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-impl Transform for EnrichDns {
-    /// Only cached answers can be given without waiting; `enrich.dns` is meant to run as a step
-    /// of its own, where the engine awaits `apply_batch`.
-    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
-        let result = (|| {
-            let Some(q) = self.question(&mut message)? else {
-                return Ok(());
-            };
-            from_cache(self.cache.as_ref(), &q, "enrich.dns", |answers| {
-                self.write(&mut message, answers)
-            })
-        })();
-        self.failure.apply(message, result, out)
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
-
+impl Io for EnrichDns {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(lookup_batch(
             batch,

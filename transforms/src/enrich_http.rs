@@ -14,7 +14,7 @@
 //! certificates, the TLS stack the AWS connectors already build.
 
 use crate::batch::Duration as Setting;
-use crate::enrich::{Answer, Failure, OnError, from_cache, lookup_batch};
+use crate::enrich::{Answer, Failure, OnError, lookup_batch};
 use crate::http::{HttpClient, Template};
 use crate::kv_cache::{CacheCounters, CacheSettings, TtlCache};
 use bytes::Bytes;
@@ -23,12 +23,11 @@ use http_body_util::Full;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{BatchItem, Io, Message, Path, Registry, TransformError};
 use std::collections::BTreeMap;
 
 pub fn register(r: &mut Registry) {
-    r.transform("enrich.http", |s: HttpSettings, b| {
+    r.io("enrich.http", |s: HttpSettings, b| {
         let url = Template::parse(&s.url, b.resources).map_err(|e| b.fail(format!("field `url`: {e}")))?;
         let literal = url.literal_prefix().to_ascii_lowercase();
         if !(literal.starts_with("http://") || literal.starts_with("https://")) {
@@ -235,25 +234,7 @@ impl EnrichHttp {
     }
 }
 
-impl Transform for EnrichHttp {
-    /// Only cached answers can be given without waiting; `enrich.http` runs as a step of its
-    /// own, where the engine awaits `apply_batch`.
-    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
-        let result = (|| {
-            let Some((key, _)) = self.request(&mut message)? else {
-                return Ok(());
-            };
-            from_cache(self.cache.as_ref(), &key, "enrich.http", |v| {
-                message.set(&self.s.target, v.clone())
-            })
-        })();
-        self.failure.apply(message, result, out)
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
-
+impl Io for EnrichHttp {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(lookup_batch(
             batch,

@@ -16,8 +16,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sluice_core::path::Root;
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{
+    BatchItem, Failed, Io, Message, Output, Path, Registry, Transform, TransformError,
+};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -41,11 +42,17 @@ pub fn register(r: &mut Registry) {
             Some(t) => t.clone(),
             None => parent(&s.source),
         };
-        Ok(EnrichMmdb {
+        // Local databases answer in place; a remote store is read a batch at a time.
+        let local = stores.iter().all(|s| s.is_local());
+        let mmdb = EnrichMmdb {
             paths: FIELDS.iter().map(|f| child(&target, f)).collect(),
             failure: Failure::new(b, s.on_error),
             s,
             stores,
+        };
+        Ok(match local {
+            true => Transform::map(mmdb),
+            false => Transform::io(mmdb),
         })
     });
 }
@@ -210,7 +217,7 @@ fn ecs_fields(record: &Value, language: &str) -> Vec<(usize, Value)> {
     out
 }
 
-impl Transform for EnrichMmdb {
+impl sluice_core::Map for EnrichMmdb {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let result = (|| {
             let Some(address) = self.address(&mut message)? else {
@@ -228,15 +235,9 @@ impl Transform for EnrichMmdb {
         })();
         self.failure.apply(message, result, out)
     }
+}
 
-    fn mode(&self) -> Mode {
-        if self.stores.iter().all(|s| s.is_local()) {
-            Mode::Parallel
-        } else {
-            Mode::Async
-        }
-    }
-
+impl Io for EnrichMmdb {
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(async move {
             let mut items = Vec::with_capacity(batch.len());

@@ -18,31 +18,31 @@ use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::path::Root;
 use sluice_core::{
-    Failed, MapTransform, Message, Mode, Output, Path, Registry, Transform, TransformError,
+    Failed, Map, MapTransform, Message, Output, Path, Registry, Stateful, TransformError,
 };
 use std::io::{Cursor, Read, Write};
 
 pub fn register(r: &mut Registry) {
-    r.transform("format.json", |s: FormatJsonSettings, _| Ok(s));
-    r.transform("format.to_json", |s: FormatJsonSettings, _| Ok(s));
-    r.transform("format.from_json", |s: FromJsonSettings, _| Ok(s));
-    r.transform("format.from_base64", |s: FromBase64Settings, _| Ok(s));
-    r.transform("format.to_base64", |s: ToBase64Settings, _| Ok(s));
-    r.transform("format.from_gzip", |s: DecompressSettings, b| {
+    r.map("format.json", |s: FormatJsonSettings, _| Ok(s));
+    r.map("format.to_json", |s: FormatJsonSettings, _| Ok(s));
+    r.map("format.from_json", |s: FromJsonSettings, _| Ok(s));
+    r.map("format.from_base64", |s: FromBase64Settings, _| Ok(s));
+    r.map("format.to_base64", |s: ToBase64Settings, _| Ok(s));
+    r.map("format.from_gzip", |s: DecompressSettings, b| {
         check_max(s.max_bytes, b)?;
         Ok(Decompress {
             s,
             codec: Codec::Gzip,
         })
     });
-    r.transform("format.from_zstd", |s: DecompressSettings, b| {
+    r.map("format.from_zstd", |s: DecompressSettings, b| {
         check_max(s.max_bytes, b)?;
         Ok(Decompress {
             s,
             codec: Codec::Zstd,
         })
     });
-    r.transform("format.to_gzip", |s: ToGzipSettings, b| {
+    r.map("format.to_gzip", |s: ToGzipSettings, b| {
         if s.level > 9 {
             return Err(b.fail(format!(
                 "field `level`: {} is out of range; gzip levels are 0 (store) to 9 (smallest)",
@@ -51,11 +51,11 @@ pub fn register(r: &mut Registry) {
         }
         Ok(s)
     });
-    r.transform("format.from_zip", |s: FromZipSettings, b| {
+    r.map("format.from_zip", |s: FromZipSettings, b| {
         check_max(s.max_bytes, b)?;
         Ok(s)
     });
-    r.transform("format.from_pretty_print", |s: PrettyPrintSettings, b| {
+    r.stateful("format.from_pretty_print", |s: PrettyPrintSettings, b| {
         check_max(s.max_bytes, b)?;
         Ok(PrettyPrint {
             max_bytes: s.max_bytes,
@@ -536,7 +536,7 @@ impl FromZipSettings {
     }
 }
 
-impl Transform for FromZipSettings {
+impl Map for FromZipSettings {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let files = if is_data_root(&self.source) {
             let data = message.bytes();
@@ -687,7 +687,7 @@ fn set_meta(m: &mut Message, meta: Value) {
     }
 }
 
-impl Transform for PrettyPrint {
+impl Stateful for PrettyPrint {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         let mut st = self.state.lock();
         let bytes = message.bytes().into_owned();
@@ -766,9 +766,6 @@ impl Transform for PrettyPrint {
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        Mode::Sequential
-    }
 }
 
 #[cfg(test)]

@@ -12,14 +12,14 @@ use sluice_core::path::Root;
 use sluice_core::{MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("hash.sha256", |s: HashSettings, _| {
+    r.map("hash.sha256", |s: HashSettings, _| {
         Ok(Hash { s, digest: sha256 })
     });
-    r.transform("hash.md5", |s: HashSettings, _| Ok(Hash { s, digest: md5 }));
-    r.transform("hash.sha1", |s: HashSettings, _| {
+    r.map("hash.md5", |s: HashSettings, _| Ok(Hash { s, digest: md5 }));
+    r.map("hash.sha1", |s: HashSettings, _| {
         Ok(Hash { s, digest: sha1 })
     });
-    r.transform("hash.xxhash", |s: HashSettings, _| {
+    r.map("hash.xxhash", |s: HashSettings, _| {
         Ok(Hash { s, digest: xxhash })
     });
 }

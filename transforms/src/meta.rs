@@ -1,25 +1,28 @@
 //! The meta family: transforms that run other transforms.
 //!
-//! This file holds branching and looping (`meta.switch`, `meta.for_each`) and the helpers every
-//! meta transform shares; named pipelines (`meta.pipeline`) are in `meta_pipeline.rs`, failure
+//! This file holds branching and looping (`meta.switch`, `meta.for_each`) and what every meta
+//! transform shares; named pipelines (`meta.pipeline`) are in `meta_pipeline.rs`, failure
 //! handling (`meta.err`, `meta.retry`) in `meta_failure.rs`, the exactly-once guard
 //! (`meta.kv_store_lock`) in `meta_lock.rs`, and timing (`meta.metric_duration`) in
 //! `meta_duration.rs`.
 //!
-//! Inner transforms run on the calling thread through [`Steps::run_sync`], so they must not wait:
-//! a config that nests a remote lookup, a send, `meta.retry` or `meta.kv_store_lock` is refused
-//! when it is built (the engine has no public way yet to await nested steps). A failure inside
-//! names its full place, e.g. `transforms[2] (meta.for_each).transforms[0] (string.to_lower)`.
+//! Any transform may nest inside any meta transform, I/O steps included. A meta transform says
+//! what it does for one message ([`Wrap::run`], which may await nested I/O) and [`nesting`]
+//! makes it a transform of the strictest kind among what it holds: a map around map steps (run
+//! in place, on any thread), stateful around stateful steps, I/O around I/O steps (a batch's
+//! messages then go through concurrently, up to [`NESTED_CONCURRENCY`] at once, in order). A
+//! failure inside names its full place, e.g.
+//! `transforms[2] (meta.for_each).transforms[0] (string.to_lower)`.
 
 use crate::common::{target_or, wrong_type};
-use futures::future::{BoxFuture, join_all};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::transform::{BatchItem, Mode};
 use sluice_core::{
-    Builder, Condition, ConfigErrors, Failed, Message, Output, Path, Registry, Steps, Transform,
-    TransformError,
+    BatchItem, Condition, ConfigErrors, Failed, Io, Map, Message, Output, Path, Registry,
+    Stateful, Steps, Transform, TransformError, TransformKind,
 };
 
 pub fn register(r: &mut Registry) {
@@ -32,12 +35,7 @@ pub fn register(r: &mut Registry) {
                 .as_ref()
                 .map(|w| b.condition(&format!("cases[{i}].when"), w))
                 .transpose();
-            let steps = inner_steps(
-                b,
-                "meta.switch",
-                &format!("cases[{i}].transforms"),
-                &case.transforms,
-            );
+            let steps = b.steps(&format!("cases[{i}].transforms"), &case.transforms);
             match (when, steps) {
                 (Ok(when), Ok(steps)) => cases.push((when, steps)),
                 (w, s) => {
@@ -47,48 +45,133 @@ pub fn register(r: &mut Registry) {
             }
         }
         if errors.is_empty() {
-            Ok(Switch { cases })
+            Ok(nesting(Switch { cases }))
         } else {
             Err(ConfigErrors(errors))
         }
     });
     r.transform("meta.for_each", |s: ForEachSettings, b| {
-        Ok(ForEach {
-            steps: inner_steps(b, "meta.for_each", "transforms", &s.transforms)?,
+        Ok(nesting(ForEach {
+            steps: b.steps("transforms", &s.transforms)?,
             settings: s,
-        })
+        }))
     });
 }
 
-/// Builds the transforms nested under `field` of a meta transform, refusing those that wait (on
-/// I/O or timers): nested steps run synchronously.
-pub(crate) fn inner_steps(
-    b: &Builder,
-    owner: &str,
-    field: &str,
-    values: &[Value],
-) -> Result<Steps, ConfigErrors> {
-    let steps = b.steps(field, values)?;
-    if steps.is_async() {
-        return Err(b.fail(format!(
-            "{field}: transforms that wait (remote lookups, sends, meta.retry, meta.kv_store_lock) cannot run inside {owner} yet; put them at the top level with a `when`"
-        )));
+/// How many messages of a batch an I/O meta transform has in flight at once.
+pub(crate) const NESTED_CONCURRENCY: usize = 64;
+
+/// What a meta transform does around the steps it holds.
+pub(crate) trait Wrap: Send + Sync + 'static {
+    /// The step lists inside, for the kind and the account.
+    fn nested(&self) -> Vec<&Steps>;
+
+    /// Handles one message. Nested steps without I/O never wait, so for a map or stateful
+    /// wrapper this future is ready at once.
+    fn run(&self, message: Message) -> BoxFuture<'_, BatchItem>;
+
+    /// What the nested steps release on a control message (buffers of stateful steps, sends).
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        async move {
+            let mut out = Output::new();
+            for steps in self.nested() {
+                flush_inner(steps, &mut out).await?;
+            }
+            Ok(out)
+        }
+        .boxed()
     }
-    Ok(steps)
+
+    /// The least kind this wrapper needs whatever it holds (waiting between tries is I/O).
+    fn least_kind(&self) -> TransformKind {
+        TransformKind::Map
+    }
+}
+
+/// A meta transform as a transform of the strictest kind among what it holds.
+pub(crate) fn nesting<W: Wrap>(w: W) -> Transform {
+    let kind = w
+        .nested()
+        .iter()
+        .map(|s| s.kind())
+        .fold(w.least_kind(), Ord::max);
+    match kind {
+        TransformKind::Map => Transform::map(Nest(w)),
+        TransformKind::Stateful => Transform::stateful(Nest(w)),
+        TransformKind::Io => Transform::io(Nest(w)),
+    }
+}
+
+struct Nest<W>(W);
+
+impl<W: Wrap> Nest<W> {
+    /// Runs a future that cannot wait: the kind was chosen because nothing inside does I/O.
+    fn now<T>(future: BoxFuture<'_, T>) -> T {
+        future
+            .now_or_never()
+            .expect("nested steps without I/O never wait")
+    }
+}
+
+impl<W: Wrap> Map for Nest<W> {
+    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+        out.append(Self::now(self.0.run(message))?);
+        Ok(())
+    }
+
+    fn nested(&self) -> Vec<&Steps> {
+        self.0.nested()
+    }
+}
+
+impl<W: Wrap> Stateful for Nest<W> {
+    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+        out.append(Self::now(self.0.run(message))?);
+        Ok(())
+    }
+
+    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
+        out.append(Self::now(self.0.flush())?);
+        Ok(())
+    }
+
+    fn nested(&self) -> Vec<&Steps> {
+        self.0.nested()
+    }
+}
+
+impl<W: Wrap> Io for Nest<W> {
+    fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
+        // `buffered` keeps the input order while up to NESTED_CONCURRENCY run at once.
+        futures::stream::iter(batch)
+            .map(|m| self.0.run(m))
+            .buffered(NESTED_CONCURRENCY)
+            .collect()
+            .boxed()
+    }
+
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        self.0.flush()
+    }
+
+    fn nested(&self) -> Vec<&Steps> {
+        self.0.nested()
+    }
 }
 
 /// Runs one message through nested steps; a failure keeps the inner place in its reason.
-#[allow(clippy::result_large_err)] // `Failed` is what `Transform::apply` returns too.
-pub(crate) fn run_inner(steps: &Steps, message: Message) -> Result<Output, Failed> {
+pub(crate) async fn run_inner(steps: &Steps, message: Message) -> BatchItem {
     steps
-        .run_sync(vec![message])
+        .run_nested(vec![message])
+        .await
         .map_err(|(m, e)| Failed::new(m, e))
 }
 
 /// Sends a control message through nested steps and passes on what their buffers release.
-pub(crate) fn flush_inner(steps: &Steps, out: &mut Output) -> Result<(), TransformError> {
+pub(crate) async fn flush_inner(steps: &Steps, out: &mut Output) -> Result<(), TransformError> {
     let released = steps
-        .run_sync(vec![Message::control()])
+        .run_nested(vec![Message::control()])
+        .await
         .map_err(|(_, e)| e)?;
     let dropped = released.dropped();
     append_data(out, released.into_messages(), dropped);
@@ -101,43 +184,12 @@ pub(crate) fn append_data(out: &mut Output, messages: Vec<Message>, dropped: u64
         .into_iter()
         .filter(|m| !m.is_control())
         .for_each(|m| out.push(m));
-    for _ in 0..dropped {
-        // Output only counts drops as they happen; replay the inner count.
-        out.drop_message(Message::control());
-    }
-}
-
-/// A meta transform that waits on something for each message (a lock, a backoff) around its
-/// nested steps; [`Concurrent`] makes it a transform.
-pub(crate) trait PerMessage: Send + Sync {
-    fn steps(&self) -> &Steps;
-    fn run(&self, message: Message) -> impl Future<Output = BatchItem> + Send + '_;
-}
-
-/// A [`PerMessage`] as an async transform: the messages of a batch are handled concurrently.
-pub(crate) struct Concurrent<T>(pub T);
-
-impl<T: PerMessage> Transform for Concurrent<T> {
-    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
-        out.append(futures::executor::block_on(self.0.run(message))?);
-        Ok(())
-    }
-
-    fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
-        Box::pin(join_all(batch.into_iter().map(|m| self.0.run(m))))
-    }
-
-    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
-        flush_inner(self.0.steps(), out)
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
+    out.count_dropped(dropped);
 }
 
 /// Run the transforms of the first case whose `when` matches (a case without `when` always
-/// matches); a message that matches no case passes unchanged.
+/// matches); a message that matches no case passes unchanged. Cases may hold any transform,
+/// lookups and sends included: only the matching messages reach them.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SwitchSettings {
     /// `[{"when": condition, "transforms": [...]}, ...]`, tried in order.
@@ -159,41 +211,31 @@ struct Switch {
     cases: Vec<(Option<Box<dyn Condition>>, Steps)>,
 }
 
-impl Transform for Switch {
-    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
-        for (when, steps) in &self.cases {
-            let matched = match when {
-                Some(c) => c
-                    .test(&mut message)
-                    .map_err(|e| Failed::new(message.clone(), e))?,
-                None => true,
-            };
-            if matched {
-                out.append(run_inner(steps, message)?);
-                return Ok(());
+impl Wrap for Switch {
+    fn nested(&self) -> Vec<&Steps> {
+        self.cases.iter().map(|(_, s)| s).collect()
+    }
+
+    fn run(&self, mut message: Message) -> BoxFuture<'_, BatchItem> {
+        async move {
+            for (when, steps) in &self.cases {
+                let matched = match when {
+                    Some(c) => match c.test(&mut message) {
+                        Ok(m) => m,
+                        Err(e) => return Err(Failed::new(message, e)),
+                    },
+                    None => true,
+                };
+                if matched {
+                    return run_inner(steps, message).await;
+                }
             }
+            let mut out = Output::new();
+            out.push(message);
+            Ok(out)
         }
-        out.push(message);
-        Ok(())
+        .boxed()
     }
-
-    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
-        self.cases
-            .iter()
-            .try_for_each(|(_, steps)| flush_inner(steps, out))
-    }
-
-    fn mode(&self) -> Mode {
-        strictest(self.cases.iter().map(|(_, s)| s))
-    }
-}
-
-/// The mode a transform wrapping these step lists must declare.
-fn strictest<'a>(lists: impl Iterator<Item = &'a Steps>) -> Mode {
-    lists.map(Steps::mode).fold(Mode::Parallel, |a, m| match m {
-        Mode::Parallel => a,
-        m => m,
-    })
 }
 
 /// Run `transforms` on each element of the array at `source` and write what comes out, in
@@ -205,7 +247,8 @@ fn strictest<'a>(lists: impl Iterator<Item = &'a Steps>) -> Mode {
 /// `aggregate.*`) goes back as a string; end with `parse.json` to make it JSON again. If
 /// the inner transforms fail on any element, the whole message fails, with the element's index
 /// and the inner transform's place in the reason. A missing source passes the message
-/// unchanged; a source that is not an array is an error.
+/// unchanged; a source that is not an array is an error. Inner lookups (DNS, HTTP, stores) see
+/// the elements of one array as one batch.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ForEachSettings {
     /// The array to walk; the empty path is the whole data.
@@ -225,7 +268,7 @@ struct ForEach {
 }
 
 impl ForEach {
-    fn map_items(&self, items: Vec<Value>, meta: &Value) -> Result<Vec<Value>, TransformError> {
+    async fn map_items(&self, items: Vec<Value>, meta: &Value) -> Result<Vec<Value>, TransformError> {
         let source = &self.settings.source;
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
@@ -233,21 +276,23 @@ impl ForEach {
             if let Value::Object(m) = meta {
                 *element.meta_mut() = m.clone();
             }
-            let out =
-                self.steps
-                    .run_sync(vec![element])
-                    .map_err(|(_, e)| TransformError::Nested {
-                        location: format!("element {i} of `{source}`"),
-                        source: Box::new(e),
-                    })?;
+            let out = self
+                .steps
+                .run_nested(vec![element])
+                .await
+                .map_err(|(_, e)| TransformError::Nested {
+                    location: format!("element {i} of `{source}`"),
+                    source: Box::new(e),
+                })?;
             for m in out.into_messages() {
                 results.push(element_value(m, i)?);
             }
         }
-        if self.steps.mode() != Mode::Parallel {
+        if self.steps.kind() != TransformKind::Map {
             let released = self
                 .steps
-                .run_sync(vec![Message::control()])
+                .run_nested(vec![Message::control()])
+                .await
                 .map_err(|(_, e)| TransformError::Nested {
                     location: format!("end of `{source}`"),
                     source: Box::new(e),
@@ -276,34 +321,46 @@ fn element_value(mut m: Message, index: usize) -> Result<Value, TransformError> 
         })
 }
 
-impl Transform for ForEach {
-    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
-        let source = &self.settings.source;
-        let items = match message.get(source) {
-            Ok(None) => {
-                out.push(message);
-                return Ok(());
+impl Wrap for ForEach {
+    fn nested(&self) -> Vec<&Steps> {
+        vec![&self.steps]
+    }
+
+    fn run(&self, mut message: Message) -> BoxFuture<'_, BatchItem> {
+        async move {
+            let source = &self.settings.source;
+            let items = match message.get(source) {
+                Ok(None) => {
+                    let mut out = Output::new();
+                    out.push(message);
+                    return Ok(out);
+                }
+                Ok(Some(Value::Array(items))) => Ok(items.clone()),
+                Ok(Some(other)) => Err(wrong_type(source, "an array", other)),
+                Err(e) => Err(e),
+            };
+            let result = match items {
+                Ok(items) => self.map_items(items, message.meta()).await,
+                Err(e) => Err(e),
             }
-            Ok(Some(Value::Array(items))) => Ok(items.clone()),
-            Ok(Some(other)) => Err(wrong_type(source, "an array", other)),
-            Err(e) => Err(e),
-        };
-        let result = items
-            .and_then(|items| self.map_items(items, message.meta()))
             .and_then(|new| {
                 message.set(target_or(&self.settings.target, source), Value::Array(new))
             });
-        match result {
-            Ok(()) => {
-                out.push(message);
-                Ok(())
+            match result {
+                Ok(()) => {
+                    let mut out = Output::new();
+                    out.push(message);
+                    Ok(out)
+                }
+                Err(e) => Err(Failed::new(message, e)),
             }
-            Err(e) => Err(Failed::new(message, e)),
         }
+        .boxed()
     }
 
-    fn mode(&self) -> Mode {
-        self.steps.mode()
+    /// Each array's inner state is released at its end; nothing is left for a control message.
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        futures::future::ready(Ok(Output::new())).boxed()
     }
 }
 
@@ -497,24 +554,60 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn nested_transforms_that_wait_are_refused() {
-        // meta.retry waits between tries, so it is an async transform.
-        let retry = json!({"type": "meta.retry", "transforms": []});
-        let e = build_error(config(
-            "meta.for_each",
-            json!({"source": "a", "transforms": [retry]}),
-        ));
-        assert!(
-            e.contains("transforms[0] (meta.for_each): transforms: transforms that wait (remote lookups, sends, meta.retry, meta.kv_store_lock) cannot run inside meta.for_each yet"),
-            "{e}"
+    fn nested_transforms_that_wait_run_in_order_with_their_own_account() {
+        // meta.retry waits between tries, so it is an I/O transform; nested, it makes the
+        // switch an I/O step that keeps the input order.
+        let retry = json!({"type": "meta.retry", "attempts": 2, "initial_delay": "1ms",
+            "max_delay": "1ms", "error_kinds": ["invalid_json"],
+            "transforms": [{"type": "parse.json", "source": "body", "target": "parsed"}]});
+        let c = json!({"transforms": [{"type": "meta.switch", "cases": [
+            {"when": {"type": "exists", "source": "body"}, "transforms": [retry]}
+        ]}]});
+        let input: Vec<Message> = (0..200)
+            .map(|i| match i % 3 {
+                0 => Message::new(json!({"n": i}).to_string()),
+                1 => Message::new(json!({"n": i, "body": "{\"ok\":1}"}).to_string()),
+                _ => Message::new(json!({"n": i, "body": "nope"}).to_string()),
+            })
+            .collect();
+        let config = sluice_core::Config::from_value(c, "test").unwrap();
+        let pipeline = config
+            .build(&crate::registry(), &sluice_core::Resources::default())
+            .unwrap();
+        assert_eq!(
+            pipeline.steps().iter().next().unwrap().kind(),
+            sluice_core::TransformKind::Io
         );
-        let e = build_error(config(
-            "meta.switch",
-            json!({"cases": [{"transforms": [retry]}]}),
-        ));
-        assert!(
-            e.contains("cases[0].transforms: transforms that wait"),
-            "{e}"
+        let p = futures::executor::block_on(pipeline.process(input)).unwrap();
+        let numbers: Vec<u64> = p
+            .output
+            .iter()
+            .map(|m| sluice_core::testing::output_value(m)["n"].as_u64().unwrap())
+            .collect();
+        let expected: Vec<u64> = (0..200).filter(|i| i % 3 != 2).collect();
+        assert_eq!(numbers, expected, "order is kept");
+        assert_eq!(p.errors.len(), 66);
+        let error = p.errors[0].meta()["error"].clone();
+        assert_eq!(error["kind"], "invalid_json");
+        assert_eq!(error["type"], "meta.retry", "the step that gave up");
+        let account = pipeline.account();
+        let steps: Vec<(&str, u64, u64, u64)> = account
+            .steps
+            .iter()
+            .map(|(l, c)| (l.as_str(), c.input, c.output, c.errored))
+            .collect();
+        assert_eq!(
+            steps,
+            vec![
+                ("transforms[0] (meta.switch)", 200, 134, 66),
+                ("transforms[0] (meta.switch).cases[0].transforms[0] (meta.retry)", 133, 67, 66),
+                (
+                    "transforms[0] (meta.switch).cases[0].transforms[0] (meta.retry).transforms[0] (parse.json)",
+                    199,
+                    67,
+                    132
+                ),
+            ]
         );
     }
 

@@ -4,13 +4,16 @@
 //! control message one message `{"name", "value", "attributes"}` with `@meta.metric` set goes
 //! out, and metric messages passing through are not measured.
 
-use crate::meta::{append_data, flush_inner, inner_steps, run_inner};
+use crate::meta::{Wrap, append_data, flush_inner, nesting, run_inner};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use crate::utility::Metric;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_core::transform::Mode;
-use sluice_core::{Failed, Message, Output, Path, Registry, Steps, Transform, TransformError};
+use sluice_core::{
+    BatchItem, Failed, Message, Output, Path, Registry, Steps, TransformError, TransformKind,
+};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -24,12 +27,12 @@ pub fn register(r: &mut Registry) {
         if s.metric.as_ref().is_some_and(|m| m.name.trim().is_empty()) {
             return Err(b.fail("field `metric.name`: must not be empty"));
         }
-        Ok(Timed {
-            steps: inner_steps(b, "meta.metric_duration", "transforms", &s.transforms)?,
+        Ok(nesting(Timed {
+            steps: b.steps("transforms", &s.transforms)?,
             metric: s.metric,
             target: s.target,
             total: AtomicU64::new(0),
-        })
+        }))
     });
 }
 
@@ -62,55 +65,65 @@ fn nanos_since(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-impl Transform for Timed {
-    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
-        if message.meta().get("metric").is_some() {
-            out.append(run_inner(&self.steps, message)?);
-            return Ok(());
+impl Wrap for Timed {
+    fn nested(&self) -> Vec<&Steps> {
+        vec![&self.steps]
+    }
+
+    /// A total must be emitted after the messages before the control message, not while
+    /// another thread still times part of the batch.
+    fn least_kind(&self) -> TransformKind {
+        match self.metric {
+            Some(_) => TransformKind::Stateful,
+            None => TransformKind::Map,
         }
-        let started = Instant::now();
-        let inner = run_inner(&self.steps, message)?;
-        let nanos = nanos_since(started);
-        self.total.fetch_add(nanos, Relaxed);
-        let Some(target) = &self.target else {
-            out.append(inner);
-            return Ok(());
-        };
-        let dropped = inner.dropped();
-        let mut messages = inner.into_messages();
-        for i in 0..messages.len() {
-            if let Err(e) = messages[i].set(target, Value::from(nanos)) {
-                return Err(Failed::new(messages.swap_remove(i), e));
+    }
+
+    fn run(&self, message: Message) -> BoxFuture<'_, BatchItem> {
+        async move {
+            if message.meta().get("metric").is_some() {
+                return run_inner(&self.steps, message).await;
             }
+            let started = Instant::now();
+            let inner = run_inner(&self.steps, message).await?;
+            let nanos = nanos_since(started);
+            self.total.fetch_add(nanos, Relaxed);
+            let Some(target) = &self.target else {
+                return Ok(inner);
+            };
+            let dropped = inner.dropped();
+            let mut messages = inner.into_messages();
+            for i in 0..messages.len() {
+                if let Err(e) = messages[i].set(target, Value::from(nanos)) {
+                    return Err(Failed::new(messages.swap_remove(i), e));
+                }
+            }
+            let mut out = Output::new();
+            append_data(&mut out, messages, dropped);
+            Ok(out)
         }
-        append_data(out, messages, dropped);
-        Ok(())
+        .boxed()
     }
 
-    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
-        let started = Instant::now();
-        let released = flush_inner(&self.steps, out);
-        self.total.fetch_add(nanos_since(started), Relaxed);
-        released?;
-        if let Some(metric) = &self.metric {
-            let mut m = Message::from_value(json!({
-                "name": metric.name,
-                "value": self.total.swap(0, Relaxed),
-                "attributes": metric.attributes,
-            }));
-            m.meta_mut().insert("metric".into(), json!(metric.name));
-            out.push(m);
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        async move {
+            let mut out = Output::new();
+            let started = Instant::now();
+            let released = flush_inner(&self.steps, &mut out).await;
+            self.total.fetch_add(nanos_since(started), Relaxed);
+            released?;
+            if let Some(metric) = &self.metric {
+                let mut m = Message::from_value(json!({
+                    "name": metric.name,
+                    "value": self.total.swap(0, Relaxed),
+                    "attributes": metric.attributes,
+                }));
+                m.meta_mut().insert("metric".into(), json!(metric.name));
+                out.push(m);
+            }
+            Ok(out)
         }
-        Ok(())
-    }
-
-    fn mode(&self) -> Mode {
-        // A total must be emitted after the messages before the control message, not while
-        // another thread still times part of the batch.
-        match (&self.metric, self.steps.mode()) {
-            (Some(_), Mode::Parallel) => Mode::Sequential,
-            (_, m) => m,
-        }
+        .boxed()
     }
 }
 

@@ -1,27 +1,29 @@
 //! Failure handling for nested transforms: `meta.err` tolerates expected failures, `meta.retry`
-//! tries again with exponential backoff. Both match failures by their reason text, the same
-//! text a responder reads in `@meta.error.reason` (it includes the inner transform's place).
+//! tries again with exponential backoff. Both match failures by their kind (`timeout`,
+//! `throttled`, `invalid_json`..., the same kind a responder reads in `@meta.error.kind`) and/or
+//! by their reason text (which includes the inner transform's place).
 
 use crate::batch::Duration as Setting;
-use crate::meta::{Concurrent, PerMessage, append_data, flush_inner, inner_steps, run_inner};
+use crate::meta::{Wrap, append_data, nesting, run_inner};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use regex::RegexSet;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::transform::{BatchItem, Mode};
 use sluice_core::{
-    Builder, Condition, ConfigErrors, Failed, Message, Output, Path, Registry, Steps, Transform,
-    TransformError,
+    BatchItem, Builder, Condition, ConfigErrors, ErrorKind, Failed, Message, Output, Path,
+    Registry, Steps, TransformError, TransformKind,
 };
 use std::time::Duration;
 
 pub fn register(r: &mut Registry) {
     r.transform("meta.err", |s: ErrSettings, b| {
-        Ok(Tolerate {
-            steps: inner_steps(b, "meta.err", "transforms", &s.transforms)?,
-            matcher: matcher(b, &s.error_messages)?,
+        Ok(nesting(Tolerate {
+            steps: b.steps("transforms", &s.transforms)?,
+            matcher: Matcher::new(b, &s.error_messages, s.error_kinds)?,
             error_target: s.error_target,
-        })
+        }))
     });
     r.transform("meta.retry", |s: RetrySettings, b| {
         if s.attempts == 0 {
@@ -34,9 +36,9 @@ pub fn register(r: &mut Registry) {
                 s.max_delay, s.initial_delay
             )));
         }
-        Ok(Concurrent(Retry {
-            steps: inner_steps(b, "meta.retry", "transforms", &s.transforms)?,
-            matcher: matcher(b, &s.error_messages)?,
+        Ok(nesting(Retry {
+            steps: b.steps("transforms", &s.transforms)?,
+            matcher: Matcher::new(b, &s.error_messages, s.error_kinds)?,
             condition: s
                 .condition
                 .as_ref()
@@ -48,25 +50,37 @@ pub fn register(r: &mut Registry) {
     });
 }
 
-/// Compiles `error_messages`; none means every failure matches.
-fn matcher(b: &Builder, patterns: &[String]) -> Result<Option<RegexSet>, ConfigErrors> {
-    if patterns.is_empty() {
-        return Ok(None);
-    }
-    for (i, p) in patterns.iter().enumerate() {
-        if let Err(e) = regex::Regex::new(p) {
-            return Err(b.fail(format!(
-                "field `error_messages[{i}]`: not a valid regular expression: {e}"
-            )));
-        }
-    }
-    RegexSet::new(patterns)
-        .map(Some)
-        .map_err(|e| b.fail(format!("field `error_messages`: {e}")))
+/// Which failures `meta.err` and `meta.retry` act on: those of one of `kinds` (if any are
+/// given) whose reason matches one of `patterns` (if any are given). Neither: every failure.
+struct Matcher {
+    patterns: Option<RegexSet>,
+    kinds: Vec<ErrorKind>,
 }
 
-fn matches(matcher: &Option<RegexSet>, reason: &str) -> bool {
-    matcher.as_ref().is_none_or(|m| m.is_match(reason))
+impl Matcher {
+    fn new(b: &Builder, patterns: &[String], kinds: Vec<ErrorKind>) -> Result<Matcher, ConfigErrors> {
+        for (i, p) in patterns.iter().enumerate() {
+            if let Err(e) = regex::Regex::new(p) {
+                return Err(b.fail(format!(
+                    "field `error_messages[{i}]`: not a valid regular expression: {e}"
+                )));
+            }
+        }
+        let patterns = if patterns.is_empty() {
+            None
+        } else {
+            Some(RegexSet::new(patterns).map_err(|e| b.fail(format!("field `error_messages`: {e}")))?)
+        };
+        Ok(Matcher { patterns, kinds })
+    }
+
+    fn matches(&self, error: &TransformError) -> bool {
+        (self.kinds.is_empty() || self.kinds.contains(&error.kind()))
+            && self
+                .patterns
+                .as_ref()
+                .is_none_or(|m| m.is_match(&error.to_string()))
+    }
 }
 
 /// Run `transforms`; when they fail with a reason that matches one of `error_messages`, pass
@@ -84,6 +98,11 @@ pub struct ErrSettings {
     /// is tolerated. Empty (the default) tolerates every failure.
     #[serde(default)]
     pub error_messages: Vec<String>,
+    /// Failure kinds to tolerate, e.g. `["invalid_json", "missing_field"]` (see
+    /// `@meta.error.kind`); with `error_messages` too, a failure must match both. Empty (the
+    /// default) accepts any kind.
+    #[serde(default)]
+    pub error_kinds: Vec<ErrorKind>,
     /// Where to write the reason of a tolerated failure, e.g. `@meta.tolerated_error`; left
     /// out, nothing is written.
     #[serde(default)]
@@ -92,45 +111,49 @@ pub struct ErrSettings {
 
 struct Tolerate {
     steps: Steps,
-    matcher: Option<RegexSet>,
+    matcher: Matcher,
     error_target: Option<Path>,
 }
 
-impl Transform for Tolerate {
-    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
-        let original = message.clone();
-        match run_inner(&self.steps, message) {
-            Ok(o) => {
-                out.append(o);
-                Ok(())
-            }
-            Err(failed) => {
-                let reason = failed.error.to_string();
-                if !matches(&self.matcher, &reason) {
-                    return Err(failed);
-                }
-                let mut original = original;
-                if let Some(t) = &self.error_target
-                    && let Err(e) = original.set(t, Value::String(reason))
-                {
-                    return Err(Failed::new(original, e));
-                }
-                out.push(original);
-                Ok(())
-            }
-        }
+impl Wrap for Tolerate {
+    fn nested(&self) -> Vec<&Steps> {
+        vec![&self.steps]
     }
 
-    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
-        match flush_inner(&self.steps, out) {
-            // There is no message to hand back at a flush: a tolerated failure is just skipped.
-            Err(e) if matches(&self.matcher, &e.to_string()) => Ok(()),
-            r => r,
+    fn run(&self, message: Message) -> BoxFuture<'_, BatchItem> {
+        async move {
+            let original = message.clone();
+            let failed = match run_inner(&self.steps, message).await {
+                Ok(out) => return Ok(out),
+                Err(failed) => failed,
+            };
+            if !self.matcher.matches(&failed.error) {
+                return Err(failed);
+            }
+            let mut original = original;
+            if let Some(t) = &self.error_target
+                && let Err(e) = original.set(t, Value::String(failed.error.to_string()))
+            {
+                return Err(Failed::new(original, e));
+            }
+            let mut out = Output::new();
+            out.push(original);
+            Ok(out)
         }
+        .boxed()
     }
 
-    fn mode(&self) -> Mode {
-        self.steps.mode()
+    fn flush(&self) -> BoxFuture<'_, Result<Output, TransformError>> {
+        async move {
+            let mut out = Output::new();
+            match crate::meta::flush_inner(&self.steps, &mut out).await {
+                // There is no message to hand back at a flush: a tolerated failure is skipped.
+                Err(e) if self.matcher.matches(&e) => Ok(out),
+                Err(e) => Err(e),
+                Ok(()) => Ok(out),
+            }
+        }
+        .boxed()
     }
 }
 
@@ -158,6 +181,11 @@ pub struct RetrySettings {
     /// retried. Empty (the default) retries every failure.
     #[serde(default)]
     pub error_messages: Vec<String>,
+    /// Failure kinds to retry, e.g. `["timeout", "throttled", "unavailable"]` (see
+    /// `@meta.error.kind`); with `error_messages` too, a failure must match both. Empty (the
+    /// default) retries any kind.
+    #[serde(default)]
+    pub error_kinds: Vec<ErrorKind>,
     /// A condition every message the transforms produce must meet; while it is false, try
     /// again. Left out, any success is final.
     #[serde(default)]
@@ -200,7 +228,7 @@ impl Backoff {
 
 struct Retry {
     steps: Steps,
-    matcher: Option<RegexSet>,
+    matcher: Matcher,
     condition: Option<Box<dyn Condition>>,
     attempts: u32,
     backoff: Backoff,
@@ -208,47 +236,58 @@ struct Retry {
 
 /// Why one try did not count.
 enum Miss {
-    Failed(String),
+    Failed(TransformError),
     NotYet,
 }
 
-impl PerMessage for Retry {
-    fn steps(&self) -> &Steps {
-        &self.steps
+impl Wrap for Retry {
+    fn nested(&self) -> Vec<&Steps> {
+        vec![&self.steps]
     }
 
-    async fn run(&self, message: Message) -> BatchItem {
-        let mut last = Miss::NotYet;
-        for attempt in 0..self.attempts {
-            if attempt > 0 {
-                futures_timer::Delay::new(self.backoff.delay(attempt - 1)).await;
-            }
-            match run_inner(&self.steps, message.clone()) {
-                Ok(out) => match self.accepts(out)? {
-                    Some(out) => return Ok(out),
-                    None => last = Miss::NotYet,
-                },
-                Err(failed) => {
-                    let reason = failed.error.to_string();
-                    if !matches(&self.matcher, &reason) {
-                        return Err(failed);
+    /// Waiting between tries is waiting, whatever the nested steps are.
+    fn least_kind(&self) -> TransformKind {
+        TransformKind::Io
+    }
+
+    fn run(&self, message: Message) -> BoxFuture<'_, BatchItem> {
+        async move {
+            let mut last = Miss::NotYet;
+            for attempt in 0..self.attempts {
+                if attempt > 0 {
+                    futures_timer::Delay::new(self.backoff.delay(attempt - 1)).await;
+                }
+                match run_inner(&self.steps, message.clone()).await {
+                    Ok(out) => match self.accepts(out)? {
+                        Some(out) => return Ok(out),
+                        None => last = Miss::NotYet,
+                    },
+                    Err(failed) => {
+                        if !self.matcher.matches(&failed.error) {
+                            return Err(failed);
+                        }
+                        last = Miss::Failed(failed.error);
                     }
-                    last = Miss::Failed(reason);
                 }
             }
+            let tries = match self.attempts {
+                1 => "1 try".to_string(),
+                n => format!("{n} tries"),
+            };
+            // The give-up keeps the kind of the last failure, so the error route can tell a
+            // timeout that outlasted its retries from a scan that never finished.
+            let error = match last {
+                Miss::Failed(e) => TransformError::of_kind(
+                    e.kind(),
+                    format!("gave up after {tries}; the last failure was: {e}"),
+                ),
+                Miss::NotYet => TransformError::invalid(format!(
+                    "gave up after {tries}; the `condition` was still false"
+                )),
+            };
+            Err(Failed::new(message, error))
         }
-        let why = match last {
-            Miss::Failed(reason) => format!("the last failure was: {reason}"),
-            Miss::NotYet => "the `condition` was still false".to_string(),
-        };
-        let tries = match self.attempts {
-            1 => "1 try".to_string(),
-            n => format!("{n} tries"),
-        };
-        Err(Failed::new(
-            message,
-            TransformError::invalid(format!("gave up after {tries}; {why}")),
-        ))
+        .boxed()
     }
 }
 

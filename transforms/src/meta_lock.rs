@@ -8,13 +8,16 @@
 use crate::batch::Duration as Setting;
 use crate::hash::sha256;
 use crate::kv::{KvStore, lookup};
-use crate::meta::{Concurrent, PerMessage, inner_steps};
+use crate::meta::{Wrap, nesting};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::message::value_text;
-use sluice_core::transform::BatchItem;
-use sluice_core::{Failed, Message, Output, Path, Registry, Steps, TransformError};
+use sluice_core::{
+    BatchItem, Failed, Message, Output, Path, Registry, Steps, TransformError, TransformKind,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +29,9 @@ pub fn register(r: &mut Registry) {
                 "field `ttl`: must be longer than 0; it should cover the time in which duplicates arrive",
             ));
         }
-        Ok(Concurrent(Lock {
+        Ok(nesting(Lock {
             store: lookup(b, "store", &s.store)?,
-            steps: inner_steps(b, "meta.kv_store_lock", "transforms", &s.transforms)?,
+            steps: b.steps("transforms", &s.transforms)?,
             ttl,
             settings: s,
         }))
@@ -100,12 +103,23 @@ impl Lock {
     }
 }
 
-impl PerMessage for Lock {
-    fn steps(&self) -> &Steps {
-        &self.steps
+impl Wrap for Lock {
+    fn nested(&self) -> Vec<&Steps> {
+        vec![&self.steps]
     }
 
-    async fn run(&self, mut message: Message) -> BatchItem {
+    /// Taking a lock asks the store, which may be remote.
+    fn least_kind(&self) -> TransformKind {
+        TransformKind::Io
+    }
+
+    fn run(&self, message: Message) -> BoxFuture<'_, BatchItem> {
+        self.run_one(message).boxed()
+    }
+}
+
+impl Lock {
+    async fn run_one(&self, mut message: Message) -> BatchItem {
         let key = match self.key(&mut message) {
             Ok(k) => k,
             Err(e) => return Err(Failed::new(message, e)),
@@ -131,7 +145,7 @@ impl PerMessage for Lock {
                 return Err(Failed::new(message, e));
             }
         }
-        match self.steps.run_sync(vec![message]) {
+        match self.steps.run_nested(vec![message]).await {
             Ok(out) => Ok(out),
             Err((m, e)) => match self.store.delete(&key).await {
                 Ok(()) => Err(Failed::new(m, e)),

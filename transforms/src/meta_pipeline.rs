@@ -5,12 +5,13 @@
 //! itself (directly or through others) is found by reading the config before anything is
 //! built, so a cycle is a config error, never a stack overflow.
 
-use crate::meta::{flush_inner, run_inner};
+use crate::meta::{Wrap, nesting, run_inner};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::transform::Mode;
-use sluice_core::{Failed, Message, Output, Registry, Steps, Transform, TransformError};
+use sluice_core::{BatchItem, Message, Registry, Steps};
 use std::collections::BTreeMap;
 
 pub fn register(r: &mut Registry) {
@@ -40,11 +41,7 @@ pub fn register(r: &mut Registry) {
                 "field `pipeline`: pipeline `{0}` does not build (its problems are listed under `pipelines.{0}`)",
                 s.pipeline
             ))),
-            Ok(steps) if steps.is_async() => Err(b.fail(format!(
-                "field `pipeline`: pipeline `{}` has transforms that wait (remote lookups, sends, meta.retry, meta.kv_store_lock), which cannot run inside meta.pipeline yet; put them at the top level",
-                s.pipeline
-            ))),
-            Ok(steps) => Ok(Nested { steps }),
+            Ok(steps) => Ok(nesting(Nested { steps })),
         }
     });
 }
@@ -64,18 +61,13 @@ struct Nested {
     steps: Steps,
 }
 
-impl Transform for Nested {
-    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
-        out.append(run_inner(&self.steps, message)?);
-        Ok(())
+impl Wrap for Nested {
+    fn nested(&self) -> Vec<&Steps> {
+        vec![&self.steps]
     }
 
-    fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
-        flush_inner(&self.steps, out)
-    }
-
-    fn mode(&self) -> Mode {
-        self.steps.mode()
+    fn run(&self, message: Message) -> BoxFuture<'_, BatchItem> {
+        run_inner(&self.steps, message).boxed()
     }
 }
 

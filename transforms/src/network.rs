@@ -21,10 +21,10 @@ pub fn register(r: &mut Registry) {
         ("network.subdomain", Part::Subdomain),
         ("network.top_level_domain", Part::Suffix),
     ] {
-        r.transform(name, move |s: DomainSettings, _| Ok(Domain { s, part }));
+        r.map(name, move |s: DomainSettings, _| Ok(Domain { s, part }));
     }
-    r.transform("network.ip_class", |s: IpClassSettings, _| Ok(s));
-    r.transform("network.community_id", |s: CommunityIdSettings, _| Ok(s));
+    r.map("network.ip_class", |s: IpClassSettings, _| Ok(s));
+    r.map("network.community_id", |s: CommunityIdSettings, _| Ok(s));
 }
 
 // ---- Domains -------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ use std::cmp::Ordering;
 pub fn register(r: &mut Registry) {
     macro_rules! math {
         ($name:literal, $settings:ty, $op:expr) => {
-            r.transform($name, |s: $settings, b| {
+            r.map($name, |s: $settings, b| {
                 if s.value.is_some() && s.value_from.is_some() {
                     return Err(b.fail("give at most one of `value` and `value_from`"));
                 }
@@ -44,7 +44,7 @@ pub fn register(r: &mut Registry) {
     math!("number.divide", DivideSettings, Op::Divide);
     math!("number.maximum", MaximumSettings, Op::Maximum);
     math!("number.minimum", MinimumSettings, Op::Minimum);
-    r.transform("number.round", |s: RoundSettings, b| {
+    r.map("number.round", |s: RoundSettings, b| {
         if s.decimals > MAX_DECIMALS {
             return Err(b.fail(format!(
                 "field `decimals`: at most {MAX_DECIMALS} (a 64-bit float holds about 15 decimal digits), found {}",

@@ -18,17 +18,17 @@ use serde_json::{Map, Value};
 use sluice_core::{MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("object.copy", |s: CopySettings, _| Ok(s));
-    r.transform("object.move", |s: MoveSettings, _| Ok(s));
-    r.transform("object.delete", |s: DeleteSettings, _| Ok(s));
-    r.transform("object.insert", |s: InsertSettings, _| Ok(s));
-    r.transform("object.flatten", |s: FlattenSettings, b| {
+    r.map("object.copy", |s: CopySettings, _| Ok(s));
+    r.map("object.move", |s: MoveSettings, _| Ok(s));
+    r.map("object.delete", |s: DeleteSettings, _| Ok(s));
+    r.map("object.insert", |s: InsertSettings, _| Ok(s));
+    r.map("object.flatten", |s: FlattenSettings, b| {
         if s.separator.is_empty() {
             return Err(b.fail("field `separator`: must not be empty"));
         }
         Ok(s)
     });
-    r.transform("object.merge", |s: MergeSettings, b| {
+    r.map("object.merge", |s: MergeSettings, b| {
         match (&s.source, &s.value) {
             (Some(_), Some(_)) | (None, None) => {
                 return Err(b.fail("give exactly one of `source` and `value`"));
@@ -45,7 +45,7 @@ pub fn register(r: &mut Registry) {
     });
     crate::object_convert::register(r);
     crate::object_query::register(r);
-    r.transform("object.rename", |s: RenameSettings, _| {
+    r.map("object.rename", |s: RenameSettings, _| {
         Ok(Rename {
             pairs: s
                 .fields

@@ -20,7 +20,7 @@ use sluice_core::{MapTransform, Message, Path, Registry, TransformError};
 pub fn register(r: &mut Registry) {
     macro_rules! convert {
         ($name:literal, $settings:ty, $to:expr) => {
-            r.transform($name, |s: $settings, _| {
+            r.map($name, |s: $settings, _| {
                 Ok(Convert {
                     source: s.source,
                     target: s.target,

@@ -28,13 +28,13 @@ use serde_json::{Map, Number, Value};
 use sluice_core::{Builder, ConfigErrors, MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("object.jq", |s: JqSettings, b| {
+    r.map("object.jq", |s: JqSettings, b| {
         Ok(Jq {
             filter: compile_jq(&s.filter, b)?,
             s,
         })
     });
-    r.transform("object.jsonpath", |s: JsonPathSettings, b| {
+    r.map("object.jsonpath", |s: JsonPathSettings, b| {
         let query = jsonpath_rust::parser::parse_json_path(&s.query).map_err(|e| {
             b.fail(format!(
                 "field `query`: invalid JSONPath {:?}: {e} (a query starts with `$`, like `$.Records[*].eventName`)",

@@ -9,10 +9,10 @@ use crate::common::target_or;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{Failed, Map, Message, Output, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("parse.json", |s: ParseJsonSettings, b| {
+    r.map("parse.json", |s: ParseJsonSettings, b| {
         if s.expand && !(s.source.is_root() && s.target.is_none()) {
             return Err(
                 b.fail("`expand` works on the whole data only; leave out source and target")
@@ -50,7 +50,7 @@ struct ParseJson {
     quoted_key: String,
 }
 
-impl Transform for ParseJson {
+impl Map for ParseJson {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         if self.s.expand {
             return self.expand(message, out);

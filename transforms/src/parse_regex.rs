@@ -27,7 +27,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 pub fn register(r: &mut Registry) {
-    r.transform("parse.regex", ParseRegex::new);
+    r.map("parse.regex", ParseRegex::new);
 }
 
 /// Parse text with a list of regular expressions tried in order: the first that matches writes

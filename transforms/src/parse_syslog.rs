@@ -35,7 +35,7 @@ use sluice_core::path::Root;
 use sluice_core::{MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("parse.syslog", |s: SyslogSettings, b| {
+    r.map("parse.syslog", |s: SyslogSettings, b| {
         let timezone = s.timezone.parse::<Tz>().map_err(|_| {
             b.fail(format!(
                 "field `timezone`: unknown time zone {:?}; use an IANA name like \"UTC\", \"Europe/Berlin\" or \"America/New_York\"",

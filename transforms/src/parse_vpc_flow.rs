@@ -18,13 +18,12 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use sluice_core::message::value_text;
-use sluice_core::transform::Mode;
-use sluice_core::{Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{Failed, Message, Output, Path, Registry, Stateful, TransformError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub fn register(r: &mut Registry) {
-    r.transform("parse.vpc_flow", |s: VpcFlowSettings, b| {
+    r.stateful("parse.vpc_flow", |s: VpcFlowSettings, b| {
         let names = match &s.names {
             None => None,
             Some(n) => {
@@ -371,7 +370,7 @@ fn message_is_first_line(meta: &Value) -> bool {
         == Some(1)
 }
 
-impl Transform for VpcFlow {
+impl Stateful for VpcFlow {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let first_of_input = message_is_first_line(message.meta());
         let parsed = {
@@ -443,9 +442,6 @@ impl Transform for VpcFlow {
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        Mode::Sequential
-    }
 }
 
 impl VpcFlow {

@@ -8,26 +8,26 @@ use serde_json::{Map, Value};
 use sluice_core::{Builder, ConfigErrors, MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("string.to_lower", |s: CaseSettings, _| {
+    r.map("string.to_lower", |s: CaseSettings, _| {
         Ok(Case { s, upper: false })
     });
-    r.transform("string.to_upper", |s: CaseSettings, _| {
+    r.map("string.to_upper", |s: CaseSettings, _| {
         Ok(Case { s, upper: true })
     });
-    r.transform("string.replace", |s: ReplaceSettings, b| {
+    r.map("string.replace", |s: ReplaceSettings, b| {
         let regex = s
             .regex
             .then(|| compile(&s.pattern, b, "pattern"))
             .transpose()?;
         Ok(Replace { s, regex })
     });
-    r.transform("string.split", |s: SplitSettings, b| {
+    r.map("string.split", |s: SplitSettings, b| {
         if s.separator.is_empty() {
             return Err(b.fail("field `separator`: must not be empty"));
         }
         Ok(s)
     });
-    r.transform("string.capture", |s: CaptureSettings, b| {
+    r.map("string.capture", |s: CaptureSettings, b| {
         let regex = compile(&s.pattern, b, "pattern")?;
         if s.mode == CaptureMode::Named && regex.capture_names().flatten().next().is_none() {
             return Err(

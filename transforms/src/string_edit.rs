@@ -13,15 +13,15 @@ use serde_json::Value;
 use sluice_core::{MapTransform, Message, Path, Registry, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("string.append", |s: AffixSettings, b| affix(s, false, b));
-    r.transform("string.prepend", |s: AffixSettings, b| affix(s, true, b));
-    r.transform("string.to_snake", |s: WordCaseSettings, _| {
+    r.map("string.append", |s: AffixSettings, b| affix(s, false, b));
+    r.map("string.prepend", |s: AffixSettings, b| affix(s, true, b));
+    r.map("string.to_snake", |s: WordCaseSettings, _| {
         Ok(WordCase { s, camel: false })
     });
-    r.transform("string.to_camel", |s: WordCaseSettings, _| {
+    r.map("string.to_camel", |s: WordCaseSettings, _| {
         Ok(WordCase { s, camel: true })
     });
-    r.transform("string.trim", |s: TrimSettings, b| {
+    r.map("string.trim", |s: TrimSettings, b| {
         if s.characters.as_deref() == Some("") {
             return Err(
                 b.fail("field `characters`: must not be empty (leave it out to trim whitespace)")
@@ -29,7 +29,7 @@ pub fn register(r: &mut Registry) {
         }
         Ok(s)
     });
-    r.transform("string.truncate", |s: TruncateSettings, b| {
+    r.map("string.truncate", |s: TruncateSettings, b| {
         let suffix_len = s.suffix.chars().count();
         if s.length == 0 {
             return Err(b.fail("field `length`: must be at least 1"));
@@ -42,7 +42,7 @@ pub fn register(r: &mut Registry) {
         }
         Ok(s)
     });
-    r.transform("string.uuid", |s: UuidSettings, _| Ok(s));
+    r.map("string.uuid", |s: UuidSettings, _| Ok(s));
 }
 
 fn affix(

@@ -5,10 +5,10 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::{Failed, Message, Output, Registry, Transform, TransformError};
+use sluice_core::{Failed, Message, Output, Registry, Stateful, TransformError};
 
 pub fn register(r: &mut Registry) {
-    r.transform("test.message", |s: MessageSettings, _| Ok(s));
+    r.stateful("test.message", |s: MessageSettings, _| Ok(s));
 }
 
 /// Emit `value` as a new message whenever a control message arrives (and so at the end of
@@ -20,7 +20,7 @@ pub struct MessageSettings {
     pub value: Value,
 }
 
-impl Transform for MessageSettings {
+impl Stateful for MessageSettings {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         out.push(message);
         Ok(())

@@ -36,7 +36,7 @@ use sluice_core::{Builder, ConfigErrors, MapTransform, Message, Path, Registry, 
 use std::fmt::Write as _;
 
 pub fn register(r: &mut Registry) {
-    r.transform("time.from_string", |s: FromStringSettings, b| {
+    r.map("time.from_string", |s: FromStringSettings, b| {
         let format = InFormat::new(&s.format, s.unit, b)?;
         Ok(FromString {
             zone: zone(s.zone.as_deref(), b)?,
@@ -45,7 +45,7 @@ pub fn register(r: &mut Registry) {
             target: s.target,
         })
     });
-    r.transform("time.to_string", |s: ToStringSettings, b| {
+    r.map("time.to_string", |s: ToStringSettings, b| {
         let format = OutFormat::new(&s.format, b)?;
         Ok(ToText {
             zone: zone(s.zone.as_deref(), b)?,
@@ -54,35 +54,35 @@ pub fn register(r: &mut Registry) {
             target: s.target,
         })
     });
-    r.transform("time.from_unix", |s: FromUnixSettings, _| {
+    r.map("time.from_unix", |s: FromUnixSettings, _| {
         Ok(FromUnix {
             source: s.source,
             target: s.target,
             unit: s.unit,
         })
     });
-    r.transform("time.from_unix_milli", |s: UnixMilliSettings, _| {
+    r.map("time.from_unix_milli", |s: UnixMilliSettings, _| {
         Ok(FromUnix {
             source: s.source,
             target: s.target,
             unit: Unit::Ms,
         })
     });
-    r.transform("time.to_unix", |s: ToUnixSettings, _| {
+    r.map("time.to_unix", |s: ToUnixSettings, _| {
         Ok(ToUnix {
             source: s.source,
             target: s.target,
             unit: s.unit,
         })
     });
-    r.transform("time.to_unix_milli", |s: UnixMilliSettings, _| {
+    r.map("time.to_unix_milli", |s: UnixMilliSettings, _| {
         Ok(ToUnix {
             source: s.source,
             target: s.target,
             unit: Unit::Ms,
         })
     });
-    r.transform("time.now", |s: NowSettings, _| Ok(s));
+    r.map("time.now", |s: NowSettings, _| Ok(s));
 }
 
 /// Writes a time in the pipeline's representation: RFC 3339, UTC, `Z`, 0/3/6/9 decimals.

@@ -30,40 +30,42 @@ use parking_lot::Mutex;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_core::transform::{BatchItem, Mode};
-use sluice_core::{Builder, Failed, Message, Output, Path, Registry, Transform, TransformError};
+use sluice_core::{
+    BatchItem, Builder, ErrorKind, Failed, Io, Map, Message, Output, Path, Registry, Stateful,
+    Transform, TransformError,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
 pub fn register(r: &mut Registry) {
-    r.transform("utility.drop", |s: DropSettings, _| Ok(s));
-    r.transform("utility.err", |s: ErrSettings, b| {
+    r.map("utility.drop", |s: DropSettings, _| Ok(s));
+    r.map("utility.err", |s: ErrSettings, b| {
         if s.message.trim().is_empty() {
             return Err(b.fail("field `message`: must say what is wrong"));
         }
         Ok(s)
     });
-    r.transform("utility.control", |s: ControlSettings, b| {
+    r.stateful("utility.control", |s: ControlSettings, b| {
         s.batch.validate().map_err(|e| b.fail(e))?;
         Ok(Control {
             batch: s.batch,
             window: Mutex::new(Window::default()),
         })
     });
-    r.transform("utility.delay", |s: DelaySettings, _| Ok(s));
-    r.transform("utility.metric_count", |s: MetricSettings, b| {
+    r.stateful("utility.delay", |s: DelaySettings, _| Ok(s));
+    r.stateful("utility.metric_count", |s: MetricSettings, b| {
         s.metric.validate().map_err(|e| b.fail(e))?;
         let tally = Tally::new(b, &s.metric.name);
         Ok(Counter::new(s.metric, tally, |_| 1))
     });
-    r.transform("utility.metric_bytes", |s: MetricSettings, b| {
+    r.stateful("utility.metric_bytes", |s: MetricSettings, b| {
         s.metric.validate().map_err(|e| b.fail(e))?;
         let tally = Tally::new(b, &s.metric.name);
         Ok(Counter::new(s.metric, tally, |m| m.bytes().len() as u64))
     });
-    r.transform("utility.metric_freshness", |s: FreshnessSettings, b| {
+    r.stateful("utility.metric_freshness", |s: FreshnessSettings, b| {
         s.metric.validate().map_err(|e| b.fail(e))?;
         let threshold = TimeDelta::from_std(s.threshold.get())
             .map_err(|_| b.fail("field `threshold`: too long"))?;
@@ -75,7 +77,7 @@ pub fn register(r: &mut Registry) {
             threshold,
         })
     });
-    r.transform("utility.secret", |s: SecretSettings, b| {
+    r.map("utility.secret", |s: SecretSettings, b| {
         if s.id.is_empty() || s.id.contains('}') {
             return Err(b.fail("field `id`: must be a name without `}`, used as `${SECRET:<id>}`"));
         }
@@ -88,12 +90,18 @@ pub fn register(r: &mut Registry) {
         if s.rate == 0 {
             return Err(b.fail("field `rate`: must be at least 1 (1 keeps everything)"));
         }
-        Ok(Sample {
+        // Keyed sampling decides per message; counting positions needs the order.
+        let keyed = s.key.is_some();
+        let sample = Sample {
             s,
             seen: AtomicU64::new(0),
+        };
+        Ok(match keyed {
+            true => Transform::map(sample),
+            false => Transform::stateful(sample),
         })
     });
-    r.transform("utility.dedupe", |s: DedupeSettings, b| {
+    r.io("utility.dedupe", |s: DedupeSettings, b| {
         if s.ttl.is_zero() {
             return Err(b.fail("field `ttl`: must be longer than 0s"));
         }
@@ -106,7 +114,7 @@ pub fn register(r: &mut Registry) {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct DropSettings {}
 
-impl Transform for DropSettings {
+impl Map for DropSettings {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         out.drop_message(message);
         Ok(())
@@ -122,9 +130,10 @@ pub struct ErrSettings {
     pub message: String,
 }
 
-impl Transform for ErrSettings {
+impl Map for ErrSettings {
     fn apply(&self, message: Message, _out: &mut Output) -> Result<(), Failed> {
-        Err(Failed::new(message, TransformError::invalid(&self.message)))
+        let error = TransformError::of_kind(ErrorKind::Rejected, &self.message);
+        Err(Failed::new(message, error))
     }
 }
 
@@ -151,7 +160,7 @@ struct Control {
     window: Mutex<Window>,
 }
 
-impl Transform for Control {
+impl Stateful for Control {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         let size = message.bytes().len();
         out.push(message);
@@ -182,10 +191,6 @@ impl Transform for Control {
         }
         Ok(())
     }
-
-    fn mode(&self) -> Mode {
-        Mode::Sequential
-    }
 }
 
 /// Pause for `duration` before passing each message on: pacing calls to a rate-limited API in
@@ -196,15 +201,15 @@ pub struct DelaySettings {
     pub duration: Duration,
 }
 
-impl Transform for DelaySettings {
+impl Stateful for DelaySettings {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         std::thread::sleep(self.duration.get());
         out.push(message);
         Ok(())
     }
 
-    fn mode(&self) -> Mode {
-        Mode::Sequential
+    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
+        Ok(())
     }
 }
 
@@ -298,7 +303,7 @@ fn is_metric(message: &Message) -> bool {
     message.meta().get("metric").is_some()
 }
 
-impl Transform for Counter {
+impl Stateful for Counter {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         if !is_metric(&message) {
             self.tally.add((self.measure)(&message));
@@ -310,10 +315,6 @@ impl Transform for Counter {
     fn flush(&self, out: &mut Output) -> Result<(), TransformError> {
         out.push(self.metric.message(self.tally.take(), None));
         Ok(())
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Sequential
     }
 }
 
@@ -354,7 +355,7 @@ impl Freshness {
     }
 }
 
-impl Transform for Freshness {
+impl Stateful for Freshness {
     fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         if !is_metric(&message) {
             let tally = match self.is_fresh(&mut message) {
@@ -377,10 +378,6 @@ impl Transform for Freshness {
         }
         Ok(())
     }
-
-    fn mode(&self) -> Mode {
-        Mode::Sequential
-    }
 }
 
 /// Read a secret from an environment variable when the config is built, so that later
@@ -399,7 +396,7 @@ pub struct SecretSettings {
 /// Passes every message on; for transforms that act once when built (`utility.secret`).
 pub struct PassThrough;
 
-impl Transform for PassThrough {
+impl Map for PassThrough {
     fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
         out.push(message);
         Ok(())
@@ -435,8 +432,8 @@ fn stable_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 33)
 }
 
-impl Transform for Sample {
-    fn apply(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
+impl Sample {
+    fn keep(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let keep = match &self.s.key {
             None => self.seen.fetch_add(1, Relaxed).is_multiple_of(self.s.rate),
             Some(path) => match message.get_text(path) {
@@ -453,12 +450,21 @@ impl Transform for Sample {
             Ok(())
         }
     }
+}
 
-    fn mode(&self) -> Mode {
-        match self.s.key {
-            Some(_) => Mode::Parallel,
-            None => Mode::Sequential,
-        }
+impl Map for Sample {
+    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+        self.keep(message, out)
+    }
+}
+
+impl Stateful for Sample {
+    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+        self.keep(message, out)
+    }
+
+    fn flush(&self, _out: &mut Output) -> Result<(), TransformError> {
+        Ok(())
     }
 }
 
@@ -506,17 +512,7 @@ enum Plan {
     Ask(Message, String),
 }
 
-impl Transform for Dedupe {
-    fn apply(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
-        let result = futures::executor::block_on(self.apply_batch(vec![message]));
-        out.append(result.into_iter().next().expect("one result per message")?);
-        Ok(())
-    }
-
-    fn mode(&self) -> Mode {
-        Mode::Async
-    }
-
+impl Io for Dedupe {
     #[allow(clippy::result_large_err)] // `BatchItem` holds a `Failed`, as the trait says.
     fn apply_batch(&self, batch: Vec<Message>) -> BoxFuture<'_, Vec<BatchItem>> {
         Box::pin(async move {

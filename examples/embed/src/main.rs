@@ -26,7 +26,7 @@ impl MapTransform for TagEnvironment {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut registry = sluice_transforms::registry();
-    registry.transform("acme.tag_environment", |s: TagEnvironment, _| Ok(s));
+    registry.map("acme.tag_environment", |s: TagEnvironment, _| Ok(s));
 
     let config = Config::from_value(
         json!({
