@@ -155,8 +155,8 @@ local missing(field) = s.cond.none([has(field)]);
 
 {
   transforms: [
-    // One message per event; S3 files hold many.
-    s.parse.json(settings={ expand: true }),
+    // One message per event; S3 files hold many. Every event is read, so parsed at once.
+    s.parse.json(settings={ expand: true, parse_now: true }),
     // EventBridge wraps the record in `detail`; the envelope is the original text.
     s.object.copy('', '@meta.original', s.when(eventbridge)),
     s.object.copy('detail', '', s.when(eventbridge)),

@@ -33,6 +33,7 @@ use sluice_core::{
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 pub fn register(r: &mut Registry) {
     r.transform("object.template", |s: TemplateSettings, b| {
@@ -123,7 +124,15 @@ const CONVERSIONS: [(&str, Conversion); 7] = [
 ];
 
 struct Template {
-    fields: Vec<(String, Node)>,
+    /// The document's shape; its leaves are indexes into `leaves`.
+    tree: Vec<(String, Node)>,
+    leaves: Vec<Leaf>,
+    /// The leaves whose value is moved out of the input instead of copied, when the document
+    /// replaces the data (see `movable`).
+    moves: Vec<usize>,
+    /// For each expression that occurs more than once (computed once per message), how often
+    /// it occurs.
+    uses: Vec<u32>,
     target: Path,
     merge: bool,
     rest: Option<Rest>,
@@ -131,8 +140,16 @@ struct Template {
 
 /// A place in the document: a field, or an object holding others.
 enum Node {
-    Leaf { target: String, expr: Expr },
+    Leaf(usize),
     Object(Vec<(String, Node)>),
+}
+
+/// A field of the template: its target path as written (for errors) and its expression.
+struct Leaf {
+    target: String,
+    expr: Expr,
+    /// Listed in `moves`.
+    moved: bool,
 }
 
 /// Where unread input fields go, and which top-level fields the template reads.
@@ -145,6 +162,8 @@ struct Rest {
 }
 
 struct Expr {
+    /// Where the result is kept for the other occurrences of the same expression.
+    slot: Option<usize>,
     source: Source,
     when: Option<When>,
     /// The modifiers between `when` and `default`, in their documented order.
@@ -155,6 +174,16 @@ struct Expr {
 struct When {
     test: Box<dyn Condition>,
     otherwise: Option<Box<Expr>>,
+}
+
+/// The results of repeated expressions for one message, by slot.
+type Cache = Vec<Shared>;
+
+struct Shared {
+    /// `None` until computed; `Some(None)` when it gives nothing.
+    result: Option<Option<Value>>,
+    /// Occurrences still to be evaluated: the last one takes the result rather than a copy.
+    uses: u32,
 }
 
 enum Source {
@@ -197,8 +226,15 @@ impl Template {
             b,
             read: Vec::new(),
             reads_all: false,
+            repeats: HashMap::new(),
+            slots: HashMap::new(),
+            uses: Vec::new(),
         };
-        let mut fields = Vec::new();
+        for value in s.fields.values() {
+            c.count(value);
+        }
+        let mut tree = Vec::new();
+        let mut leaves: Vec<Leaf> = Vec::new();
         let mut errors = Vec::new();
         for (key, value) in &s.fields {
             let at = format!("fields.{key}");
@@ -217,11 +253,12 @@ impl Template {
             match c.expr(value, &at) {
                 Ok(expr) => {
                     let keys: Vec<&str> = target.segments.iter().map(|s| s.key.as_str()).collect();
-                    let leaf = Node::Leaf {
+                    leaves.push(Leaf {
                         target: key.clone(),
                         expr,
-                    };
-                    if let Err(problem) = insert(&mut fields, &keys, leaf, key) {
+                        moved: false,
+                    });
+                    if let Err(problem) = insert(&mut tree, &keys, leaves.len() - 1, &leaves) {
                         errors.push(c.error(&at, problem));
                     }
                 }
@@ -230,7 +267,7 @@ impl Template {
         }
         let rest = match &s.rest {
             None => None,
-            Some(place) => match rest_place(&fields, place) {
+            Some(place) => match rest_place(&tree, &leaves, place) {
                 Ok(place) => {
                     let mut read = std::mem::take(&mut c.read);
                     read.sort();
@@ -250,42 +287,53 @@ impl Template {
         if !errors.is_empty() {
             return Err(ConfigErrors(errors));
         }
+        sort_tree(&mut tree);
+        let moves = movable(&leaves);
+        for &i in &moves {
+            leaves[i].moved = true;
+        }
         Ok(Template {
-            fields,
+            tree,
+            leaves,
+            moves,
             target: s.target,
             merge: s.merge,
             rest,
+            uses: c.uses,
         })
     }
 }
 
-/// Puts a field in the target tree, refusing a place that would be both a value and an object.
+/// Puts leaf `id` in the target tree, refusing a place that would be both a value and an
+/// object.
 fn insert(
     nodes: &mut Vec<(String, Node)>,
     keys: &[&str],
-    leaf: Node,
-    key: &str,
+    id: usize,
+    leaves: &[Leaf],
 ) -> Result<(), String> {
+    let key = &leaves[id].target;
     let (first, rest) = keys.split_first().expect("targets are not empty");
     let found = nodes.iter().position(|(k, _)| k == first);
     match (found, rest.is_empty()) {
-        (None, true) => nodes.push((first.to_string(), leaf)),
+        (None, true) => nodes.push((first.to_string(), Node::Leaf(id))),
         (None, false) => {
             let mut children = Vec::new();
-            insert(&mut children, rest, leaf, key)?;
+            insert(&mut children, rest, id, leaves)?;
             nodes.push((first.to_string(), Node::Object(children)));
         }
         (Some(i), _) => match (&mut nodes[i].1, rest.is_empty()) {
-            (Node::Object(children), false) => insert(children, rest, leaf, key)?,
-            (Node::Leaf { target, .. }, _) => {
+            (Node::Object(children), false) => insert(children, rest, id, leaves)?,
+            (Node::Leaf(other), _) => {
                 return Err(format!(
-                    "`{key}` and `{target}` write the same place, or one inside the other"
+                    "`{key}` and `{}` write the same place, or one inside the other",
+                    leaves[*other].target
                 ));
             }
             (Node::Object(children), true) => {
                 return Err(format!(
                     "`{key}` is also the parent of other fields (such as `{}`); one place cannot be both",
-                    first_leaf(children)
+                    first_leaf(children, leaves)
                 ));
             }
         },
@@ -293,30 +341,86 @@ fn insert(
     Ok(())
 }
 
-fn first_leaf(nodes: &[(String, Node)]) -> &str {
+fn first_leaf<'l>(nodes: &[(String, Node)], leaves: &'l [Leaf]) -> &'l str {
     match &nodes[0].1 {
-        Node::Leaf { target, .. } => target,
-        Node::Object(children) => first_leaf(children),
+        Node::Leaf(id) => &leaves[*id].target,
+        Node::Object(children) => first_leaf(children, leaves),
     }
 }
 
 /// Checks that `rest` names an object of the document (not a field or inside one).
-fn rest_place(fields: &[(String, Node)], place: &Path) -> Result<Vec<String>, String> {
+fn rest_place(
+    tree: &[(String, Node)],
+    leaves: &[Leaf],
+    place: &Path,
+) -> Result<Vec<String>, String> {
     if place.root == Root::Meta {
         return Err("a place in the built document, not metadata".into());
     }
     let keys: Vec<String> = place.segments.iter().map(|s| s.key.clone()).collect();
-    let mut nodes = fields;
+    let mut nodes = tree;
     for key in &keys {
         match nodes.iter().find(|(k, _)| k == key).map(|(_, n)| n) {
             None => break,
             Some(Node::Object(children)) => nodes = children,
-            Some(Node::Leaf { target, .. }) => {
-                return Err(format!("`{place}` is the field `{target}` or inside it"));
+            Some(Node::Leaf(id)) => {
+                return Err(format!(
+                    "`{place}` is the field `{}` or inside it",
+                    leaves[*id].target
+                ));
             }
         }
     }
     Ok(keys)
+}
+
+/// The leaves whose value can be moved out of the input rather than copied, once every other
+/// expression (and every `when`) has read it: a plain path into the data with no condition, not
+/// shared, and no modifier that can fail (so nothing can go wrong once the input is taken
+/// apart). Of two such paths where one holds the other (`userIdentity`,
+/// `userIdentity.principalId`) or that are the same, only the outer or the first is moved;
+/// the others are read, and copied, before it.
+fn movable(leaves: &[Leaf]) -> Vec<usize> {
+    let candidates: Vec<(usize, &Path)> = leaves
+        .iter()
+        .enumerate()
+        .filter_map(|(i, leaf)| {
+            let e = &leaf.expr;
+            let Source::Path(path) = &e.source else {
+                return None;
+            };
+            let plain = path.root == Root::Data
+                && !path.is_root()
+                // `a.0` and `a.-1` may be the same element: leave indexes alone.
+                && path.segments.iter().all(|s| s.index.is_none());
+            let safe = e.steps.iter().all(|s| {
+                !matches!(
+                    s,
+                    Step::Convert(Conversion::To(_)) | Step::Convert(Conversion::Rfc3339)
+                )
+            });
+            (plain && safe && e.when.is_none() && e.slot.is_none()).then_some((i, path))
+        })
+        .collect();
+    let holds = |outer: &Path, inner: &Path| {
+        outer.segments.len() <= inner.segments.len()
+            && outer
+                .segments
+                .iter()
+                .zip(&inner.segments)
+                .all(|(a, b)| a.key == b.key)
+    };
+    candidates
+        .iter()
+        .filter(|(i, path)| {
+            !candidates.iter().any(|(j, other)| {
+                j != i
+                    && holds(other, path)
+                    && (other.segments.len() < path.segments.len() || j < i)
+            })
+        })
+        .map(|(i, _)| *i)
+        .collect()
 }
 
 /// Turns expression JSON into `Expr`s, noting which top-level input fields paths read.
@@ -324,6 +428,12 @@ struct Compiler<'b, 'a> {
     b: &'b Builder<'a>,
     read: Vec<String>,
     reads_all: bool,
+    /// How often each expression object occurs, by its JSON text.
+    repeats: HashMap<String, usize>,
+    /// The cache slot of each expression that occurs more than once.
+    slots: HashMap<String, usize>,
+    /// How often the expression of each slot occurs.
+    uses: Vec<u32>,
 }
 
 impl Compiler<'_, '_> {
@@ -344,6 +454,29 @@ impl Compiler<'_, '_> {
             }
         }
         path
+    }
+
+    /// Counts the expression objects in `value`. Jsonnet reuses an expression by name (a user
+    /// name derived for `user.name` and again for `related.user`), which gives the same JSON;
+    /// the inside of a repeated expression is counted once, since it is computed once.
+    fn count(&mut self, value: &Value) {
+        let Value::Object(settings) = value else {
+            return;
+        };
+        let seen = self.repeats.entry(value.to_string()).or_default();
+        *seen += 1;
+        if *seen > 1 {
+            return;
+        }
+        for (key, inner) in settings {
+            match (key.as_str(), inner) {
+                ("coalesce" | "array", Value::Array(items)) => {
+                    items.iter().for_each(|i| self.count(i))
+                }
+                ("sha256" | "else", _) => self.count(inner),
+                _ => {}
+            }
+        }
     }
 
     fn expr(&mut self, value: &Value, at: &str) -> Result<Expr, ConfigErrors> {
@@ -457,6 +590,15 @@ impl Compiler<'_, '_> {
             _ => unreachable!("one of SOURCES"),
         };
         let mut expr = Expr::of(source);
+        let text = Value::Object(settings.clone()).to_string();
+        if let Some(&n) = self.repeats.get(&text).filter(|n| **n > 1) {
+            let next = self.slots.len();
+            let slot = *self.slots.entry(text).or_insert(next);
+            if slot == next {
+                self.uses.push(u32::try_from(n).unwrap_or(u32::MAX));
+            }
+            expr.slot = Some(slot);
+        }
 
         let get = |name: &str| settings.get(name).map(|v| (v, format!("{at}.{name}")));
         if let Some((v, here)) = get("when") {
@@ -556,6 +698,7 @@ fn original<'m>(message: &'m Message, target: &str) -> Result<&'m [u8], Transfor
 impl Expr {
     fn of(source: Source) -> Expr {
         Expr {
+            slot: None,
             source,
             when: None,
             steps: Vec::new(),
@@ -565,12 +708,72 @@ impl Expr {
 
     /// The expression's result for one message: `None` when it gives nothing (or only null or
     /// an empty value). `target` names the field in errors.
-    fn eval(&self, m: &mut Message, target: &str) -> Result<Option<Value>, TransformError> {
+    fn eval(
+        &self,
+        m: &mut Message,
+        cache: &mut Cache,
+        target: &str,
+    ) -> Result<Option<Value>, TransformError> {
+        let Some(slot) = self.slot else {
+            return self.compute(m, cache, target);
+        };
+        self.share(slot, m, cache, target)?;
+        let shared = &mut cache[slot];
+        shared.uses = shared.uses.saturating_sub(1);
+        Ok(match shared.uses {
+            0 => shared.result.take().flatten(),
+            _ => shared.result.clone().flatten(),
+        })
+    }
+
+    /// Computes a repeated expression into its slot, unless an earlier occurrence has.
+    fn share(
+        &self,
+        slot: usize,
+        m: &mut Message,
+        cache: &mut Cache,
+        target: &str,
+    ) -> Result<(), TransformError> {
+        if cache[slot].result.is_none() {
+            let result = self.compute(m, cache, target)?;
+            cache[slot].result = Some(result);
+        }
+        Ok(())
+    }
+
+    /// The hex SHA-256 of the expression's result (strings as they are, other values as JSON),
+    /// hashed in place when it is a repeated expression's.
+    fn digest(
+        &self,
+        m: &mut Message,
+        cache: &mut Cache,
+        target: &str,
+    ) -> Result<Option<String>, TransformError> {
+        let hash = |v: &Value| hex::encode(Sha256::digest(value_text(v).as_bytes()));
+        let Some(slot) = self.slot else {
+            return Ok(self.compute(m, cache, target)?.as_ref().map(hash));
+        };
+        self.share(slot, m, cache, target)?;
+        let shared = &mut cache[slot];
+        let hex = shared.result.as_ref().and_then(|r| r.as_ref()).map(hash);
+        shared.uses = shared.uses.saturating_sub(1);
+        if shared.uses == 0 {
+            shared.result = None;
+        }
+        Ok(hex)
+    }
+
+    fn compute(
+        &self,
+        m: &mut Message,
+        cache: &mut Cache,
+        target: &str,
+    ) -> Result<Option<Value>, TransformError> {
         if let Some(when) = &self.when
             && !when.test.test(m)?
         {
             return match &when.otherwise {
-                Some(e) => e.eval(m, target),
+                Some(e) => e.eval(m, cache, target),
                 None => Ok(None),
             };
         }
@@ -584,7 +787,7 @@ impl Expr {
             Source::Coalesce(list) => {
                 let mut first = None;
                 for e in list {
-                    if let Some(v) = e.eval(m, target)? {
+                    if let Some(v) = e.eval(m, cache, target)? {
                         first = Some(v);
                         break;
                     }
@@ -602,9 +805,7 @@ impl Expr {
             Source::Sha256(inner) => {
                 let hex = match inner {
                     None => Some(hex::encode(Sha256::digest(original(m, target)?))),
-                    Some(e) => e
-                        .eval(m, target)?
-                        .map(|v| hex::encode(Sha256::digest(value_text(&v).as_bytes()))),
+                    Some(e) => e.digest(m, cache, target)?,
                 };
                 match hex {
                     Some(hex) => self.modify(Cow::Owned(Value::String(hex)), target)?,
@@ -614,7 +815,7 @@ impl Expr {
             Source::Array(list) => {
                 let mut items = Vec::new();
                 for e in list {
-                    match e.eval(m, target)? {
+                    match e.eval(m, cache, target)? {
                         Some(Value::Array(inner)) => {
                             for item in inner {
                                 add_unique(&mut items, item);
@@ -629,6 +830,19 @@ impl Expr {
                     false => self.modify(Cow::Owned(Value::Array(items)), target)?,
                 }
             }
+        };
+        Ok(result.or_else(|| self.default.clone()))
+    }
+
+    /// The modifiers and the default, for a value read by the caller (`None`: absent).
+    fn finish(
+        &self,
+        value: Option<Cow<'_, Value>>,
+        target: &str,
+    ) -> Result<Option<Value>, TransformError> {
+        let result = match value {
+            Some(v) => self.modify(v, target)?,
+            None => None,
         };
         Ok(result.or_else(|| self.default.clone()))
     }
@@ -716,7 +930,10 @@ fn convert(value: &Value, conversion: Conversion, target: &str) -> Result<Value,
     match conversion {
         Conversion::To(to) => object_convert::convert(value, to).map_err(failed),
         Conversion::JsonText => Ok(match value {
-            Value::Object(_) | Value::Array(_) => Value::String(value.to_string()),
+            // Straight into bytes: `to_string` would go through `fmt` and cost twice as much.
+            Value::Object(_) | Value::Array(_) => {
+                Value::String(serde_json::to_string(value).expect("a JSON value serializes"))
+            }
             other => other.clone(),
         }),
         Conversion::Rfc3339 => match value.as_str().map(crate::time::parse_time) {
@@ -727,62 +944,144 @@ fn convert(value: &Value, conversion: Conversion, target: &str) -> Result<Value,
     }
 }
 
-/// Evaluates a level of the target tree into `out`, leaving out empty results and objects.
-fn fill(
-    nodes: &[(String, Node)],
-    m: &mut Message,
-    out: &mut Map<String, Value>,
-) -> Result<(), TransformError> {
-    for (key, node) in nodes {
-        let value = match node {
-            Node::Leaf { target, expr } => expr.eval(m, target)?,
-            Node::Object(children) => {
-                let mut object = Map::new();
-                fill(children, m, &mut object)?;
-                (!object.is_empty()).then_some(Value::Object(object))
-            }
-        };
-        if let Some(v) = value {
-            out.insert(key.clone(), v);
+/// Whether a JSON object's keys come out sorted. They do (serde_json's map is a B-tree) unless
+/// serde_json's `preserve_order` is switched on; then `rest` looks names up one by one.
+static KEYS_SORTED: LazyLock<bool> = LazyLock::new(|| {
+    let map: Map<String, Value> = [("b".to_string(), Value::Null), ("a".into(), Value::Null)]
+        .into_iter()
+        .collect();
+    map.keys().next().is_some_and(|k| k == "a")
+});
+
+/// Tells an object's keys, in their order, that the template reads (`read` is sorted) from
+/// those it leaves: one walk along both lists.
+struct Unread<'r> {
+    read: &'r [String],
+    at: usize,
+}
+
+impl Unread<'_> {
+    fn left(&mut self, key: &str) -> bool {
+        if !*KEYS_SORTED {
+            return self.read.binary_search_by(|r| r.as_str().cmp(key)).is_err();
+        }
+        while self.at < self.read.len() && self.read[self.at].as_str() < key {
+            self.at += 1;
+        }
+        self.read.get(self.at).is_none_or(|r| r != key)
+    }
+}
+
+/// Puts the input's unread fields at the `rest` place of the document, where the template has
+/// not put a field of the same name.
+fn put_rest(doc: &mut Map<String, Value>, place: &[String], left: Vec<(String, Value)>) {
+    if left.is_empty() {
+        return;
+    }
+    let mut place_map = doc;
+    for key in place {
+        // `rest_place` made sure no field of the template sits on the way.
+        let slot = place_map
+            .entry(key.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        place_map = slot.as_object_mut().expect("rest_place checked");
+    }
+    for (k, v) in left {
+        if !place_map.contains_key(&k) {
+            place_map.insert(k, v);
         }
     }
-    Ok(())
+}
+
+/// Builds a level of the document from the leaves' values, leaving out empty objects.
+///
+/// The tree's keys are sorted when the config is built, and a map collected from sorted entries
+/// is built in one go (a B-tree filled node by node, or an ordered map appended to) rather than
+/// searched once per key.
+fn assemble(nodes: &[(String, Node)], values: &mut [Option<Value>]) -> Map<String, Value> {
+    let entries: Vec<(String, Value)> = nodes
+        .iter()
+        .filter_map(|(key, node)| {
+            let value = match node {
+                Node::Leaf(id) => values[*id].take(),
+                Node::Object(children) => {
+                    let object = assemble(children, values);
+                    (!object.is_empty()).then_some(Value::Object(object))
+                }
+            };
+            value.map(|v| (key.clone(), v))
+        })
+        .collect();
+    entries.into_iter().collect()
+}
+
+/// Sorts each level of the tree by key, the order the document's maps keep them in.
+fn sort_tree(nodes: &mut [(String, Node)]) {
+    nodes.sort_by(|a, b| a.0.cmp(&b.0));
+    for (_, node) in nodes {
+        if let Node::Object(children) = node {
+            sort_tree(children);
+        }
+    }
 }
 
 impl Template {
-    /// Copies the input's unread top-level fields to the `rest` place of the document.
-    fn add_rest(
+    /// The document replaces the data: the input may be taken apart once it has been read.
+    fn replaces_data(&self) -> bool {
+        self.target.is_root() && self.target.root == Root::Data && !self.merge
+    }
+
+    /// Moves the values of the `moves` leaves, and the unread fields for `rest`, out of the
+    /// input, which is about to be replaced. Every other expression has been evaluated.
+    fn take_apart(
         &self,
-        rest: &Rest,
-        m: &mut Message,
-        doc: &mut Map<String, Value>,
-    ) -> Result<(), TransformError> {
-        if rest.reads_all {
-            return Ok(());
+        mut input: Value,
+        values: &mut [Option<Value>],
+    ) -> Result<Vec<(String, Value)>, (Value, TransformError)> {
+        for &i in &self.moves {
+            let Leaf { target, expr, .. } = &self.leaves[i];
+            let Source::Path(path) = &expr.source else {
+                unreachable!("`movable` takes plain paths only")
+            };
+            let taken = path.get_mut(&mut input).map(Value::take);
+            values[i] = match expr.finish(taken.map(Cow::Owned), target) {
+                Ok(v) => v,
+                // `movable` takes no modifier that fails; should one, the message keeps what is
+                // left of its data.
+                Err(e) => return Err((input, e)),
+            };
         }
-        let Value::Object(input) = m.value()? else {
-            return Ok(());
+        let mut left = Vec::new();
+        if let Some(rest) = &self.rest
+            && !rest.reads_all
+            && let Value::Object(fields) = input
+        {
+            let mut unread = Unread {
+                read: &rest.read,
+                at: 0,
+            };
+            left.extend(fields.into_iter().filter(|(k, _)| unread.left(k)));
+        }
+        Ok(left)
+    }
+
+    /// Copies the input's unread top-level fields, for `rest` when the input stays.
+    fn copy_rest(&self, m: &mut Message) -> Result<Vec<(String, Value)>, TransformError> {
+        let Some(rest) = self.rest.as_ref().filter(|r| !r.reads_all) else {
+            return Ok(Vec::new());
         };
-        let mut place = &mut *doc;
-        let mut left: Vec<(&String, &Value)> = input
+        let Value::Object(fields) = m.value()? else {
+            return Ok(Vec::new());
+        };
+        let mut unread = Unread {
+            read: &rest.read,
+            at: 0,
+        };
+        Ok(fields
             .iter()
-            .filter(|(k, _)| rest.read.binary_search(k).is_err())
-            .collect();
-        if left.is_empty() {
-            return Ok(());
-        }
-        for key in &rest.place {
-            // `rest_place` made sure no field of the template sits on the way.
-            let slot = place
-                .entry(key.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
-            place = slot.as_object_mut().expect("rest_place checked");
-        }
-        left.retain(|(k, _)| !place.contains_key(*k));
-        for (k, v) in left {
-            place.insert(k.clone(), v.clone());
-        }
-        Ok(())
+            .filter(|(k, _)| unread.left(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     /// Writes the document where `target` and `merge` say.
@@ -830,10 +1129,37 @@ impl Template {
 
 impl MapTransform for Template {
     fn map(&self, m: &mut Message) -> Result<(), TransformError> {
-        let mut doc = Map::new();
-        fill(&self.fields, m, &mut doc)?;
+        // Values are moved out of the input only when it is about to be replaced; otherwise
+        // every leaf copies what it keeps.
+        let moving = self.replaces_data() && (!self.moves.is_empty() || self.rest.is_some());
+        let mut cache: Cache = self
+            .uses
+            .iter()
+            .map(|&uses| Shared { result: None, uses })
+            .collect();
+        let mut values = Vec::with_capacity(self.leaves.len());
+        for leaf in &self.leaves {
+            values.push(match moving && leaf.moved {
+                true => None,
+                false => leaf.expr.eval(m, &mut cache, &leaf.target)?,
+            });
+        }
+        let left = match moving {
+            true => {
+                let input = m.take_value()?;
+                match self.take_apart(input, &mut values) {
+                    Ok(left) => left,
+                    Err((input, e)) => {
+                        m.set_value(input);
+                        return Err(e);
+                    }
+                }
+            }
+            false => self.copy_rest(m)?,
+        };
+        let mut doc = assemble(&self.tree, &mut values);
         if let Some(rest) = &self.rest {
-            self.add_rest(rest, m, &mut doc)?;
+            put_rest(&mut doc, &rest.place, left);
         }
         self.write(m, doc)
     }
@@ -1013,6 +1339,69 @@ mod tests {
             json!({"name": "root"})
         );
         assert_eq!(run(json!({"fallback": "x/y"})), json!({"name": "x/y"}));
+    }
+
+    #[test]
+    fn a_repeated_expression_is_computed_once_per_message() {
+        // A coin flip: computed twice, the two fields would disagree on about half the messages.
+        let coin = json!({"value": "heads", "when": {"type": "utility.random"}, "else": {"value": "tails"}});
+        let c = template(json!({"a": coin, "b": {"array": [coin]}, "c": {"coalesce": [coin]}}));
+        let input: Vec<Value> = (0..64).map(|i| json!({"i": i})).collect();
+        let out =
+            crate::testing::outputs(&crate::testing::run(c, crate::testing::messages(&input)));
+        assert_eq!(out.len(), 64);
+        for doc in &out {
+            assert_eq!(doc["b"], json!([doc["a"].clone()]), "{doc}");
+            assert_eq!(doc["c"], doc["a"], "{doc}");
+        }
+        assert!(out.iter().any(|d| d["a"] == "heads") && out.iter().any(|d| d["a"] == "tails"));
+    }
+
+    #[test]
+    fn values_moved_out_of_the_input_are_the_values_copied() {
+        // Plain paths are moved out of the input once all else has read it: the outer of two
+        // nested paths, the first of two equal ones; conditions and other fields still see
+        // them. The same fields written elsewhere (so the input stays) give the same document.
+        let fields = json!({
+            "identity": "user",
+            "user.id": "user.id",
+            "user.name": {"path": "user.name", "lowercase": true},
+            "copy.name": "user.name",
+            "again.name": "user.name",
+            "outcome": {"value": "failure", "when": {"type": "exists", "source": "error"}, "else": {"value": "success"}},
+            "error.code": "error",
+            "params": {"path": "params", "convert": "json_text"},
+            "first": "list.0",
+            "list": "list",
+        });
+        let input = json!({
+            "user": {"id": 7, "name": "Alice"}, "error": "Denied", "params": {"b": 1, "a": [2]},
+            "list": ["x", "y"], "other": true,
+        });
+        let expected = json!({
+            "identity": {"id": 7, "name": "Alice"},
+            "user": {"id": 7, "name": "alice"},
+            "copy": {"name": "Alice"},
+            "again": {"name": "Alice"},
+            "outcome": "failure",
+            "error": {"code": "Denied"},
+            "params": "{\"a\":[2],\"b\":1}",
+            "first": "x",
+            "list": ["x", "y"],
+        });
+        assert_eq!(build(fields.clone(), input.clone()), expected);
+        let mut with_rest = expected.clone();
+        with_rest["other"] = json!(true);
+        let c = config(
+            "object.template",
+            json!({"fields": fields.clone(), "rest": ""}),
+        );
+        assert_eq!(apply(c, &input).remove(0), with_rest);
+        let c = config(
+            "object.template",
+            json!({"fields": fields, "target": "doc"}),
+        );
+        assert_eq!(apply(c, &input).remove(0)["doc"], expected);
     }
 
     #[test]

@@ -124,7 +124,12 @@ fn throughput() {
     let avg = all.iter().map(|l| l.len()).sum::<usize>() / all.len();
     println!("{} events of {avg} bytes on average", all.len());
 
+    // `ONLY=template` measures only the lines whose name contains `template` (for a profiler).
+    let only = std::env::var("ONLY").unwrap_or_default();
     let measure = |name: &str, mut round: Box<dyn FnMut() -> usize + '_>| {
+        if !name.contains(only.as_str()) {
+            return;
+        }
         let mut best: Option<(f64, Option<f64>, usize)> = None;
         for _ in 0..3 {
             let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
