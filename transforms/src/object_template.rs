@@ -7,14 +7,23 @@
 //! the document is built once, by reading the input and never writing to it.
 //!
 //! Everything that can be done once is done when the config is built: target paths become a
-//! tree (so each output object is created once, and only when something goes in it), source
-//! paths are parsed, regexes compiled, `map` tables hashed and nested conditions built. Per
-//! message, each expression reads the input in place and clones only what it keeps; modifiers
+//! tree with sorted keys (so each output object is built once, in one go, and only when
+//! something goes in it), source paths are parsed, regexes compiled, `map` tables hashed and
+//! nested conditions built. Per message, each expression reads the input in place; modifiers
 //! work on the borrowed value and allocate only when they change it.
 //!
 //! Fields never read each other's results: each is computed from the input message as it came,
 //! which keeps the order of `fields` meaningless (Jsonnet sorts object keys anyway) and lets an
-//! expression be reused by name in Jsonnet wherever two fields share a derivation.
+//! expression be reused by name in Jsonnet wherever two fields share a derivation. Such a
+//! reused expression (the same JSON) is computed once per message, and its last use takes the
+//! result instead of a copy.
+//!
+//! When the document replaces the data, the input is thrown away afterwards, so what can be
+//! moved out of it is not copied: fields that are a plain path are evaluated last, after every
+//! condition and every other field has read the input, and take their values (and `rest` its
+//! fields) out of it. Only fields that cannot fail are moved (no `when`, no conversion that
+//! can fail): once the input is taken apart, the message could not go to the error route as
+//! it came.
 
 use crate::common::wrong_type;
 use crate::object::deep_merge;
@@ -63,10 +72,12 @@ pub fn register(r: &mut Registry) {
 /// `convert` (`string`, `boolean`, `integer`, `unsigned_integer`, `float` as the `object.to_*`
 /// transforms convert; `json_text`: an object or array becomes its compact JSON text;
 /// `rfc3339`: a time in any RFC 3339 offset becomes the pipeline's UTC form); `default` (a
-/// constant for when the result is null or empty). A null input counts as absent: modifiers
-/// and empty checks see only real values. Text modifiers pass non-strings unchanged, except
-/// `capture` and `if_match`, which give nothing for them. A value that `convert` cannot convert
-/// sends the message to the error route, naming the target field. Example:
+/// constant for when the result is null or empty). A null value counts as absent: no modifier
+/// sees it, and `default` applies. Modifiers do see empty values (`json_text` makes `{}` the
+/// text `"{}"`); only the final result is left out when empty. Text modifiers pass non-strings
+/// unchanged, except `capture` and `if_match`, which give nothing for them (and a non-string is
+/// not an IP address). A value that `convert` cannot convert sends the message to the error
+/// route as it came, naming the target field. Example:
 /// `{"event.action": "eventName", "event.kind": {"value": "event"}, "user.name": {"path":
 /// "userIdentity.arn", "split_last": "/"}, "source.ip": {"path": "sourceIPAddress", "if_ip":
 /// true}, "related.ip": {"array": ["source.ip", "destination.ip"]}, "event.outcome": {"coalesce":
@@ -127,9 +138,12 @@ struct Template {
     /// The document's shape; its leaves are indexes into `leaves`.
     tree: Vec<(String, Node)>,
     leaves: Vec<Leaf>,
-    /// The leaves whose value is moved out of the input instead of copied, when the document
-    /// replaces the data (see `movable`).
-    moves: Vec<usize>,
+    /// Every top-level input field that an expression's path reads, sorted by name, with the
+    /// leaves that move their value out of it instead of copying it when the document replaces
+    /// the data (see `movable`).
+    top: Vec<TopField>,
+    /// Some leaf moves its value.
+    moves: bool,
     /// For each expression that occurs more than once (computed once per message), how often
     /// it occurs.
     uses: Vec<u32>,
@@ -152,14 +166,16 @@ struct Leaf {
     moved: bool,
 }
 
-/// Where unread input fields go, and which top-level fields the template reads.
+/// Where unread input fields go.
 struct Rest {
     place: Vec<String>,
-    /// Sorted, for binary search.
-    read: Vec<String>,
     /// Some expression reads the whole data: nothing is left over.
     reads_all: bool,
 }
+
+/// A top-level field of the input that some expression's path reads, and the leaves that move
+/// a value out of it (with the rest of their path, empty for the field itself).
+type TopField = (String, Vec<(usize, Path)>);
 
 struct Expr {
     /// Where the result is kept for the other occurrences of the same expression.
@@ -268,16 +284,10 @@ impl Template {
         let rest = match &s.rest {
             None => None,
             Some(place) => match rest_place(&tree, &leaves, place) {
-                Ok(place) => {
-                    let mut read = std::mem::take(&mut c.read);
-                    read.sort();
-                    read.dedup();
-                    Some(Rest {
-                        place,
-                        read,
-                        reads_all: c.reads_all,
-                    })
-                }
+                Ok(place) => Some(Rest {
+                    place,
+                    reads_all: c.reads_all,
+                }),
                 Err(problem) => {
                     errors.push(b.error(format!("field `rest`: {problem}")));
                     None
@@ -288,14 +298,28 @@ impl Template {
             return Err(ConfigErrors(errors));
         }
         sort_tree(&mut tree);
+        let mut read = std::mem::take(&mut c.read);
+        read.sort();
+        read.dedup();
+        let mut top: Vec<TopField> = read.into_iter().map(|k| (k, Vec::new())).collect();
         let moves = movable(&leaves);
         for &i in &moves {
             leaves[i].moved = true;
+            let Source::Path(path) = &leaves[i].expr.source else {
+                unreachable!("`movable` takes plain paths only")
+            };
+            let mut inner = path.clone();
+            let first = inner.segments.remove(0);
+            let at = top
+                .binary_search_by(|(k, _)| k.cmp(&first.key))
+                .expect("every path's first key is read");
+            top[at].1.push((i, inner));
         }
         Ok(Template {
             tree,
             leaves,
-            moves,
+            top,
+            moves: !moves.is_empty(),
             target: s.target,
             merge: s.merge,
             rest,
@@ -945,7 +969,7 @@ fn convert(value: &Value, conversion: Conversion, target: &str) -> Result<Value,
 }
 
 /// Whether a JSON object's keys come out sorted. They do (serde_json's map is a B-tree) unless
-/// serde_json's `preserve_order` is switched on; then `rest` looks names up one by one.
+/// serde_json's `preserve_order` is switched on; then `Fields` looks names up one by one.
 static KEYS_SORTED: LazyLock<bool> = LazyLock::new(|| {
     let map: Map<String, Value> = [("b".to_string(), Value::Null), ("a".into(), Value::Null)]
         .into_iter()
@@ -953,22 +977,31 @@ static KEYS_SORTED: LazyLock<bool> = LazyLock::new(|| {
     map.keys().next().is_some_and(|k| k == "a")
 });
 
-/// Tells an object's keys, in their order, that the template reads (`read` is sorted) from
-/// those it leaves: one walk along both lists.
-struct Unread<'r> {
-    read: &'r [String],
+/// Finds an input object's keys, taken in their order, among the fields the template reads:
+/// one walk along both sorted lists.
+struct Fields<'t> {
+    top: &'t [TopField],
     at: usize,
 }
 
-impl Unread<'_> {
-    fn left(&mut self, key: &str) -> bool {
+impl<'t> Fields<'t> {
+    fn new(top: &'t [TopField]) -> Fields<'t> {
+        Fields { top, at: 0 }
+    }
+
+    /// The moves out of this field when the template reads it; `None` when it does not.
+    fn find(&mut self, key: &str) -> Option<&'t [(usize, Path)]> {
+        let top = self.top;
         if !*KEYS_SORTED {
-            return self.read.binary_search_by(|r| r.as_str().cmp(key)).is_err();
+            let i = top.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok()?;
+            return Some(&top[i].1);
         }
-        while self.at < self.read.len() && self.read[self.at].as_str() < key {
+        while self.at < top.len() && top[self.at].0.as_str() < key {
             self.at += 1;
         }
-        self.read.get(self.at).is_none_or(|r| r != key)
+        top.get(self.at)
+            .filter(|(k, _)| k == key)
+            .map(|(_, moves)| moves.as_slice())
     }
 }
 
@@ -999,19 +1032,19 @@ fn put_rest(doc: &mut Map<String, Value>, place: &[String], left: Vec<(String, V
 /// is built in one go (a B-tree filled node by node, or an ordered map appended to) rather than
 /// searched once per key.
 fn assemble(nodes: &[(String, Node)], values: &mut [Option<Value>]) -> Map<String, Value> {
-    let entries: Vec<(String, Value)> = nodes
-        .iter()
-        .filter_map(|(key, node)| {
-            let value = match node {
-                Node::Leaf(id) => values[*id].take(),
-                Node::Object(children) => {
-                    let object = assemble(children, values);
-                    (!object.is_empty()).then_some(Value::Object(object))
-                }
-            };
-            value.map(|v| (key.clone(), v))
-        })
-        .collect();
+    let mut entries = Vec::with_capacity(nodes.len());
+    for (key, node) in nodes {
+        let value = match node {
+            Node::Leaf(id) => values[*id].take(),
+            Node::Object(children) => {
+                let object = assemble(children, values);
+                (!object.is_empty()).then_some(Value::Object(object))
+            }
+        };
+        if let Some(v) = value {
+            entries.push((key.clone(), v));
+        }
+    }
     entries.into_iter().collect()
 }
 
@@ -1031,55 +1064,48 @@ impl Template {
         self.target.is_root() && self.target.root == Root::Data && !self.merge
     }
 
-    /// Moves the values of the `moves` leaves, and the unread fields for `rest`, out of the
-    /// input, which is about to be replaced. Every other expression has been evaluated.
-    fn take_apart(
-        &self,
-        mut input: Value,
-        values: &mut [Option<Value>],
-    ) -> Result<Vec<(String, Value)>, (Value, TransformError)> {
-        for &i in &self.moves {
-            let Leaf { target, expr, .. } = &self.leaves[i];
-            let Source::Path(path) = &expr.source else {
-                unreachable!("`movable` takes plain paths only")
-            };
-            let taken = path.get_mut(&mut input).map(Value::take);
-            values[i] = match expr.finish(taken.map(Cow::Owned), target) {
-                Ok(v) => v,
-                // `movable` takes no modifier that fails; should one, the message keeps what is
-                // left of its data.
-                Err(e) => return Err((input, e)),
-            };
-        }
+    /// Moves the values of the moved leaves, and the unread fields for `rest`, out of the
+    /// input, which is about to be replaced, in one walk along its top-level fields. Every
+    /// other expression has been evaluated.
+    fn take_apart(&self, input: Value, values: &mut [Option<Value>]) -> Vec<(String, Value)> {
         let mut left = Vec::new();
-        if let Some(rest) = &self.rest
-            && !rest.reads_all
-            && let Value::Object(fields) = input
-        {
-            let mut unread = Unread {
-                read: &rest.read,
-                at: 0,
-            };
-            left.extend(fields.into_iter().filter(|(k, _)| unread.left(k)));
+        let Value::Object(fields) = input else {
+            return left;
+        };
+        let keep = self.rest.as_ref().is_some_and(|r| !r.reads_all);
+        let mut read = Fields::new(&self.top);
+        for (key, mut value) in fields {
+            match read.find(&key) {
+                Some(moves) => {
+                    for (id, inner) in moves {
+                        let Leaf { target, expr, .. } = &self.leaves[*id];
+                        let taken = inner.get_mut(&mut value).map(Value::take);
+                        values[*id] =
+                            expr.finish(taken.map(Cow::Owned), target)
+                                .unwrap_or_else(|e| {
+                                    unreachable!("`movable` takes no step that fails: {e}")
+                                });
+                    }
+                }
+                None if keep => left.push((key, value)),
+                None => {}
+            }
         }
-        Ok(left)
+        left
     }
 
     /// Copies the input's unread top-level fields, for `rest` when the input stays.
     fn copy_rest(&self, m: &mut Message) -> Result<Vec<(String, Value)>, TransformError> {
-        let Some(rest) = self.rest.as_ref().filter(|r| !r.reads_all) else {
+        if !self.rest.as_ref().is_some_and(|r| !r.reads_all) {
             return Ok(Vec::new());
-        };
+        }
         let Value::Object(fields) = m.value()? else {
             return Ok(Vec::new());
         };
-        let mut unread = Unread {
-            read: &rest.read,
-            at: 0,
-        };
+        let mut read = Fields::new(&self.top);
         Ok(fields
             .iter()
-            .filter(|(k, _)| unread.left(k))
+            .filter(|(k, _)| read.find(k).is_none())
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }
@@ -1131,7 +1157,7 @@ impl MapTransform for Template {
     fn map(&self, m: &mut Message) -> Result<(), TransformError> {
         // Values are moved out of the input only when it is about to be replaced; otherwise
         // every leaf copies what it keeps.
-        let moving = self.replaces_data() && (!self.moves.is_empty() || self.rest.is_some());
+        let moving = self.replaces_data() && (self.moves || self.rest.is_some());
         let mut cache: Cache = self
             .uses
             .iter()
@@ -1140,20 +1166,15 @@ impl MapTransform for Template {
         let mut values = Vec::with_capacity(self.leaves.len());
         for leaf in &self.leaves {
             values.push(match moving && leaf.moved {
-                true => None,
+                // Until found in the input (`take_apart`).
+                true => leaf.expr.default.clone(),
                 false => leaf.expr.eval(m, &mut cache, &leaf.target)?,
             });
         }
         let left = match moving {
             true => {
                 let input = m.take_value()?;
-                match self.take_apart(input, &mut values) {
-                    Ok(left) => left,
-                    Err((input, e)) => {
-                        m.set_value(input);
-                        return Err(e);
-                    }
-                }
+                self.take_apart(input, &mut values)
             }
             false => self.copy_rest(m)?,
         };
