@@ -6,10 +6,10 @@
 // `event.original` with its SHA-256 in `event.hash`; anything that is not a CloudTrail record
 // goes to the error route with the reason.
 //
-// The mapping is one `object.template` (see `sluice list object.template`): each ECS field and
-// the record's fields it comes from, built in one pass. The category tables below are the part
-// to extend. configs/examples/cloudtrail_generic.jsonnet is the same mapping written as one
-// general transform per field, and passes the same tests.
+// The mapping is one `object.template` (docs/transforms.md): each ECS field and the record's
+// fields it comes from, built in one pass. The category tables (cloudtrail_categories.libsonnet
+// and `verbs` below) are the part to extend. configs/examples/cloudtrail_generic.jsonnet is the
+// same mapping written as one general transform per field, and passes the same tests.
 //
 //   sluice run -c configs/ecs/cloudtrail.jsonnet examples/data/cloudtrail/single-events.jsonl
 local s = import 'sluice.libsonnet';
@@ -37,7 +37,7 @@ local by_identity(cases, otherwise) = std.foldr(
   function(case, rest) case[1] { when: identity(case[0]), 'else': rest }, cases, otherwise
 );
 
-// Who: the identity's shape depends on its type.
+// Who: the identity's shape depends on its type. Used for three fields, computed once.
 local user_name = by_identity([
   ['AssumedRole', { path: 'userIdentity.arn', capture: 'assumed-role/[^/]+/(.+)$' }],  // the session
   ['FederatedUser', { path: 'userIdentity.arn', capture: 'federated-user/(.+)$' }],
@@ -166,7 +166,8 @@ local missing(field) = s.cond.none([has(field)]);
     s.utility.err('not a CloudTrail record: userIdentity is not an object', s.when(
       s.cond.all([has('userIdentity'), s.cond.none([s.cond.type_of('userIdentity', 'object')])])
     )),
-    s.object.template(ecs, settings={ rest: '' }),
+    // The last step that reads fields: the document is written as text at once.
+    s.object.template(ecs, settings={ rest: '', serialize: true }),
   ],
 
   tests: tests,

@@ -108,12 +108,16 @@ fn writes_what_ecs_cloudtrail_writes_on_the_samples() {
     assert!(compared >= 30, "only {compared} documents compared");
 }
 
-/// A rough single-thread events/s of the CloudTrail pipelines over the sample events cycled to
+/// A rough single-core events/s of the CloudTrail pipelines over the sample events cycled to
 /// 20,000: `cargo test -p sluice-transforms --release --test cloudtrail_pipeline -- --ignored
-/// --nocapture`. Batches of 256 stay under the engine's parallel threshold, so this is one
-/// thread; the thread's own CPU time (Linux schedstat) is a fairer divisor than the wall clock on
-/// a shared machine. Output is serialized as `sluice run` does. Each figure is the best of three
-/// rounds.
+/// --nocapture`. Everything runs in a one-thread pool and output is serialized as `sluice run`
+/// does. Two batch sizes: 256, and `sluice run`'s default of 1,024, where a batch's JSON trees
+/// no longer fit in the cache between one step and the next (or between a step and the
+/// serialization): pipelines that build trees slow down, one that writes text does not. On a
+/// shared machine the load comes and goes, so the contenders take turns, five rounds, and each
+/// keeps its best; the pool thread's own CPU time (Linux schedstat) is shown next to the wall
+/// clock. Bare serde_json parse and serialize of the same events is the yardstick.
+/// `ONLY=template` runs only the contenders whose name holds `template` (for a profiler).
 #[test]
 #[ignore]
 fn throughput() {
@@ -124,48 +128,37 @@ fn throughput() {
     let avg = all.iter().map(|l| l.len()).sum::<usize>() / all.len();
     println!("{} events of {avg} bytes on average", all.len());
 
-    // `ONLY=template` measures only the lines whose name contains `template` (for a profiler).
-    let only = std::env::var("ONLY").unwrap_or_default();
-    let measure = |name: &str, mut round: Box<dyn FnMut() -> usize + '_>| {
-        if !name.contains(only.as_str()) {
-            return;
-        }
-        let mut best: Option<(f64, Option<f64>, usize)> = None;
-        for _ in 0..3 {
-            let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
-            let bytes = round();
-            let wall = wall.elapsed().as_secs_f64();
-            let cpu = thread_cpu().zip(cpu).map(|(b, a)| b - a);
-            if best.is_none_or(|(w, _, _)| wall < w) {
-                best = Some((wall, cpu, bytes));
+    let bare = |batch: usize| {
+        let mut bytes = 0;
+        for chunk in all.chunks(batch) {
+            let values: Vec<Value> = chunk
+                .iter()
+                .map(|line| serde_json::from_str(line).unwrap())
+                .collect();
+            let mut out = Vec::new();
+            for v in &values {
+                serde_json::to_writer(&mut out, v).unwrap();
+                out.push(b'\n');
             }
+            bytes += out.len();
         }
-        let (wall, cpu, bytes) = best.unwrap();
-        let rate = |secs: f64| all.len() as f64 / secs;
-        println!(
-            "{name}: {bytes} bytes out; wall {wall:.3}s = {:.0}/s; thread CPU {}",
-            rate(wall),
-            cpu.map_or("unknown".into(), |c| format!("{c:.3}s = {:.0}/s", rate(c)))
-        );
+        bytes
     };
-
-    measure(
-        "bare serde_json parse + serialize",
-        Box::new(|| {
-            let mut bytes = 0;
-            for chunk in all.chunks(256) {
-                let mut out = Vec::new();
-                for line in chunk {
-                    let v: Value = serde_json::from_str(line).unwrap();
-                    serde_json::to_writer(&mut out, &v).unwrap();
-                    out.push(b'\n');
-                }
-                bytes += out.len();
+    let through = |pipeline: &Pipeline, batch: usize| {
+        let mut bytes = 0;
+        for chunk in all.chunks(batch) {
+            let p = run(pipeline, chunk);
+            assert!(p.errors.is_empty());
+            let mut out = Vec::new();
+            for m in &p.output {
+                m.write_to(&mut out);
+                out.push(b'\n');
             }
-            bytes
-        }),
-    );
-    for (name, config) in [
+            bytes += out.len();
+        }
+        bytes
+    };
+    let pipelines: Vec<(&str, Pipeline)> = [
         (
             "object.template (configs/ecs/cloudtrail.jsonnet)",
             load("configs/ecs/cloudtrail.jsonnet"),
@@ -175,25 +168,53 @@ fn throughput() {
             "general transforms (configs/examples/cloudtrail_generic.jsonnet)",
             load("configs/examples/cloudtrail_generic.jsonnet"),
         ),
-    ] {
-        let pipeline = build(&config);
-        measure(
-            name,
-            Box::new(|| {
-                let mut bytes = 0;
-                for chunk in all.chunks(256) {
-                    let p = run(&pipeline, chunk);
-                    assert!(p.errors.is_empty());
-                    let mut out = Vec::new();
-                    for m in &p.output {
-                        m.write_to(&mut out);
-                        out.push(b'\n');
-                    }
-                    bytes += out.len();
+    ]
+    .into_iter()
+    .map(|(name, config)| (name, build(&config)))
+    .collect();
+
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let names: Vec<&str> = std::iter::once("bare serde_json parse + serialize")
+        .chain(pipelines.iter().map(|(n, _)| *n))
+        .collect();
+    for batch in [256, 1024] {
+        println!("batches of {batch}:");
+        // Per contender: the best (wall, CPU) seconds and the bytes written.
+        let mut best: Vec<Option<(f64, Option<f64>, usize)>> = vec![None; names.len()];
+        for _ in 0..5 {
+            for (i, name) in names.iter().enumerate() {
+                if !name.contains(only.as_str()) {
+                    continue;
                 }
-                bytes
-            }),
-        );
+                let (wall, cpu, bytes) = one.install(|| {
+                    let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
+                    let bytes = match i {
+                        0 => bare(batch),
+                        _ => through(&pipelines[i - 1].1, batch),
+                    };
+                    let cpu = thread_cpu().zip(cpu).map(|(b, a)| b - a);
+                    (wall.elapsed().as_secs_f64(), cpu, bytes)
+                });
+                if best[i].is_none_or(|(w, _, _)| wall < w) {
+                    best[i] = Some((wall, cpu, bytes));
+                }
+            }
+        }
+        let rate = |secs: f64| all.len() as f64 / secs;
+        for (name, best) in names.iter().zip(best) {
+            let Some((wall, cpu, bytes)) = best else {
+                continue;
+            };
+            println!(
+                "  {name}: {bytes} bytes out; wall {wall:.3}s = {:.0}/s; thread CPU {}",
+                rate(wall),
+                cpu.map_or("unknown".into(), |c| format!("{c:.3}s = {:.0}/s", rate(c)))
+            );
+        }
     }
 }
 
