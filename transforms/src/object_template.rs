@@ -170,7 +170,7 @@ enum Node {
 struct Leaf {
     target: String,
     expr: Expr,
-    /// Listed in `moves`.
+    /// Takes its value out of the input rather than copying it (see `movable`).
     moved: bool,
 }
 
