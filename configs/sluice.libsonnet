@@ -155,6 +155,7 @@
     merge(source=null, target=null, value=null, settings={}):: { type: 'object.merge', [if source != null then 'source']: source, [if target != null then 'target']: target, [if value != null then 'value']: value } + settings,
     move(source=error 'object.move: `source` is required', target=error 'object.move: `target` is required', settings={}):: { type: 'object.move', source: source, target: target } + settings,
     rename(fields=error 'object.rename: `fields` is required', settings={}):: { type: 'object.rename', fields: fields } + settings,
+    template(fields=error 'object.template: `fields` is required', target=null, settings={}):: { type: 'object.template', fields: fields, [if target != null then 'target']: target } + settings,
     to_boolean(source=null, target=null, settings={}):: { type: 'object.to_boolean', [if source != null then 'source']: source, [if target != null then 'target']: target } + settings,
     to_float(source=null, target=null, settings={}):: { type: 'object.to_float', [if source != null then 'source']: source, [if target != null then 'target']: target } + settings,
     to_integer(source=null, target=null, settings={}):: { type: 'object.to_integer', [if source != null then 'source']: source, [if target != null then 'target']: target } + settings,

@@ -1,8 +1,8 @@
 // CloudTrail to Elastic Common Schema (ECS 8.x), written with the general transforms.
 //
-// configs/ecs/cloudtrail.jsonnet does the same with the `ecs.cloudtrail` transform (one pass,
-// about three times faster) and passes the same tests; this version shows how such a mapping is
-// built from parts, and is the one to copy when a mapping needs to differ.
+// configs/ecs/cloudtrail.jsonnet does the same with one `object.template` (a declarative
+// template built in one pass, faster) and passes the same tests; this version shows how such a
+// mapping is built from steps.
 //
 // Input, as AWS delivers it: S3 log files (`{"Records": [...]}`, usually gzipped: `sluice run`
 // unzips them), single events one per line (CloudWatch Logs), or EventBridge envelopes

@@ -37,6 +37,7 @@ pub mod number;
 pub mod object;
 pub mod object_convert;
 pub mod object_query;
+pub mod object_template;
 pub mod parse;
 pub mod parse_regex;
 pub mod parse_syslog;

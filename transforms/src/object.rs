@@ -45,6 +45,7 @@ pub fn register(r: &mut Registry) {
     });
     crate::object_convert::register(r);
     crate::object_query::register(r);
+    crate::object_template::register(r);
     r.map("object.rename", |s: RenameSettings, _| {
         Ok(Rename {
             pairs: s

@@ -77,7 +77,7 @@ convert_settings!(
 );
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum To {
+pub(crate) enum To {
     Boolean,
     Float,
     Integer,
@@ -105,7 +105,7 @@ impl MapTransform for Convert {
 
 /// A value as quoted in an error: strings and numbers in full (up to 60 characters), other
 /// values by type.
-fn shown(v: &Value) -> String {
+pub(crate) fn shown(v: &Value) -> String {
     match v {
         Value::String(s) if s.chars().count() <= 60 => format!("{s:?}"),
         Value::String(s) => format!("{:?}...", s.chars().take(60).collect::<String>()),
@@ -116,7 +116,7 @@ fn shown(v: &Value) -> String {
 }
 
 /// Converts one value; the error says why, to follow "`path` is VALUE, ".
-fn convert(value: &Value, to: To) -> Result<Value, String> {
+pub(crate) fn convert(value: &Value, to: To) -> Result<Value, String> {
     match to {
         To::String => Ok(match value {
             Value::String(s) => Value::String(s.clone()),

@@ -38,6 +38,12 @@ pub struct ParseJsonSettings {
     /// The array key that `expand` splits when the data is an object.
     #[serde(default = "records_key")]
     pub records_key: String,
+    /// With `expand`, parse a single event (one that is not a list) at once, for pipelines
+    /// whose next steps read its fields: by default its text is only checked, and the first
+    /// transform that reads a field parses it (so events that pass on unread are never
+    /// parsed, but events that are read are scanned twice).
+    #[serde(default)]
+    pub parse_now: bool,
 }
 
 fn records_key() -> String {
@@ -79,7 +85,7 @@ impl ParseJson {
         message.set(target_or(&s.target, &s.source), value)
     }
 
-    fn expand(&self, message: Message, out: &mut Output) -> Result<(), Failed> {
+    fn expand(&self, mut message: Message, out: &mut Output) -> Result<(), Failed> {
         let elements = {
             let bytes = message.bytes();
             split_elements(&bytes, &self.s.records_key, &self.quoted_key)
@@ -97,6 +103,13 @@ impl ParseJson {
             }
             // A single event: checked here, parsed by the first transform that reads a field
             // (a one-pass mapper such as `ecs.cloudtrail` reads the text without a tree).
+            Ok(None) if self.s.parse_now => match message.value() {
+                Ok(_) => {
+                    out.push(message);
+                    Ok(())
+                }
+                Err(e) => Err(Failed::new(message, e)),
+            },
             Ok(None) => match check_json(&message.bytes()) {
                 Ok(_) => {
                     out.push(message);
@@ -239,6 +252,30 @@ mod tests {
             apply_raw(c, r#"{"Records":[]}"#),
             Vec::<serde_json::Value>::new()
         );
+    }
+
+    #[test]
+    fn parse_now_gives_the_same_messages_and_errors() {
+        let lines = [
+            r#"{ "eventName": "A",  "n": 18446744073709551615 }"#,
+            r#"{"Records":[{"eventName":"A"},{"eventName":"B"}]}"#,
+            r#"{"a": "\ud800"}"#,
+            r#"{"a": tru"#,
+            "[1,2]",
+            "42",
+        ];
+        for line in lines {
+            let run = |settings| {
+                let p = crate::testing::run(
+                    config("parse.json", settings),
+                    vec![sluice_core::Message::new(line)],
+                );
+                let raw: Vec<Vec<u8>> = p.output.iter().map(|m| m.bytes().into_owned()).collect();
+                (raw, crate::testing::reasons(&p))
+            };
+            let parsed = run(json!({"expand": true, "parse_now": true}));
+            assert_eq!(parsed, run(json!({"expand": true})), "{line}");
+        }
     }
 
     #[test]
