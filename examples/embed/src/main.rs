@@ -8,7 +8,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_core::{Config, MapTransform, Message, Path, Resources, TransformError};
 
-/// Tag a message with the service's environment name (a custom transform).
+/// Tag a message with the service's environment name (a custom transform). It looks at one
+/// message at a time and keeps nothing, so it is a map: registered with `registry.map`, the
+/// engine fuses it with the steps around it and may run it on several threads. A transform
+/// that keeps state implements `Stateful` (`registry.stateful`); one that waits on the network
+/// implements `Io` (`registry.io`).
 #[derive(Debug, Deserialize, JsonSchema)]
 struct TagEnvironment {
     /// Where to write the environment name.
