@@ -58,13 +58,12 @@ pub fn text(registry: &Registry) -> String {
     for (title, list) in both(registry) {
         let _ = writeln!(out, "{title} ({}):", list.len());
         for e in list {
-            let kind = e.kind.as_deref().map(|k| format!("[{k}] ")).unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "  {:<28} {kind}{}",
-                e.name,
-                first_sentence(e.summary)
-            );
+            let kind = e
+                .kind
+                .as_deref()
+                .map(|k| format!("[{k}] "))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {:<28} {kind}{}", e.name, first_sentence(e.summary));
             for f in e.fields {
                 let default = f
                     .default

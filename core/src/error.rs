@@ -42,7 +42,15 @@ pub enum TransformError {
 /// What kind of failure sent a message to the error route: machine-readable, written to
 /// `@meta.error.kind`, and what `meta.err` and `meta.retry` match on.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {

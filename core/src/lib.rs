@@ -22,6 +22,5 @@ pub use path::Path;
 pub use pipeline::{Account, Counts, OnError, Pipeline, Processed, Step, Steps};
 pub use registry::{Builder, Registry, Resources, Scheduling};
 pub use transform::{
-    BatchItem, Condition, Failed, Io, Map, MapTransform, Output, Stateful, Transform,
-    TransformKind,
+    BatchItem, Condition, Failed, Io, Map, MapTransform, Output, Stateful, Transform, TransformKind,
 };

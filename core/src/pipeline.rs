@@ -247,7 +247,9 @@ impl Step {
             let mut results = if pending.is_empty() {
                 Vec::new().into_iter()
             } else {
-                t.apply_batch(std::mem::take(&mut pending)).await.into_iter()
+                t.apply_batch(std::mem::take(&mut pending))
+                    .await
+                    .into_iter()
             };
             for slot in slots.drain(..) {
                 match slot {
@@ -303,12 +305,11 @@ impl Stage<'_> {
     /// Runs a batch through the stage: what comes out, and how many were dropped by rule.
     fn run(&self, batch: Vec<Message>, rejected: &mut Vec<Rejected>) -> (Vec<Message>, u64) {
         let started = Instant::now();
-        let (messages, tally) =
-            if batch.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
-                self.run_parallel(batch, rejected)
-            } else {
-                self.run_chunk(batch, rejected)
-            };
+        let (messages, tally) = if batch.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+            self.run_parallel(batch, rejected)
+        } else {
+            self.run_chunk(batch, rejected)
+        };
         let dropped = tally.counts.iter().map(|c| c.dropped).sum();
         self.record(tally, started.elapsed());
         (messages, dropped)
@@ -366,7 +367,15 @@ impl Stage<'_> {
         let mut buffers: Vec<Output> = (0..self.steps.len()).map(|_| Output::new()).collect();
         for (seq, message) in batch.into_iter().enumerate() {
             let timed = seq % TIMING_SAMPLE == 0;
-            self.push(0, message, timed, &mut buffers, &mut tally, &mut out, rejected);
+            self.push(
+                0,
+                message,
+                timed,
+                &mut buffers,
+                &mut tally,
+                &mut out,
+                rejected,
+            );
         }
         (out, tally)
     }
@@ -749,9 +758,13 @@ fn tag(r: Rejected) -> Message {
         error,
     } = r;
     let type_of = |place: &str| {
-        place
-            .rsplit_once(" (")
-            .map(|(_, t)| t.trim_end_matches(')').split(' ').next().unwrap_or(t).to_string())
+        place.rsplit_once(" (").map(|(_, t)| {
+            t.trim_end_matches(')')
+                .split(' ')
+                .next()
+                .unwrap_or(t)
+                .to_string()
+        })
     };
     // A failure inside a `meta.*` step names the inner step that failed.
     let type_name = error
@@ -789,7 +802,13 @@ impl fmt::Display for Account {
             t.input, t.output, t.dropped, t.errored
         )?;
         // Capped: a step's name is the user's text, and columns need not stretch for a huge one.
-        let width = self.steps.iter().map(|(l, _)| l.len()).max().unwrap_or(0).min(120);
+        let width = self
+            .steps
+            .iter()
+            .map(|(l, _)| l.len())
+            .max()
+            .unwrap_or(0)
+            .min(120);
         for (location, c) in &self.steps {
             writeln!(
                 f,

@@ -412,7 +412,6 @@ impl Stateful for Aggregate {
         }
         Ok(())
     }
-
 }
 
 #[cfg(test)]

@@ -480,7 +480,6 @@ impl Stateful for Windowed {
         }
         Ok(())
     }
-
 }
 
 #[cfg(test)]

@@ -488,7 +488,11 @@ type Prepared = Option<(String, Value)>;
 impl KvWrite {
     /// Local stores answer at once, and writes stay in message order (counts and "new" flags
     /// depend on it); remote stores are written a batch at a time.
-    fn build(b: &Builder, s: WriteSettings, op: Op) -> Result<Transform, sluice_core::ConfigErrors> {
+    fn build(
+        b: &Builder,
+        s: WriteSettings,
+        op: Op,
+    ) -> Result<Transform, sluice_core::ConfigErrors> {
         let store = lookup(b, "store", &s.store)?;
         if s.concurrency == 0 {
             return Err(b.fail("field `concurrency`: must be at least 1"));

@@ -494,6 +494,36 @@ mod tests {
         );
     }
 
+    /// Fails the first two requests, then answers.
+    fn flaky(_: &str, _: &str, _: &str) -> (u16, &'static str, u64) {
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        match CALLS.fetch_add(1, Relaxed) {
+            0 | 1 => (503, "try later", 0),
+            _ => (200, r#"{"verdict": "clean"}"#, 0),
+        }
+    }
+
+    #[tokio::test]
+    async fn retry_around_a_lookup_that_fails_twice_then_answers() {
+        let server = serve(flaky).await;
+        let lookup = config(
+            server.addr,
+            json!({"url": "http://ADDR/check/${ip}", "target": "verdict"}),
+        );
+        let c = json!({"transforms": [{
+            "type": "meta.retry", "attempts": 3, "initial_delay": "1ms", "max_delay": "2ms",
+            "error_messages": ["HTTP 503"],
+            "transforms": lookup["transforms"].clone()
+        }]});
+        let p = run_async(c, messages(&[json!({"ip": "192.0.2.1"})])).await;
+        assert!(reasons(&p).is_empty(), "{:?}", reasons(&p));
+        assert_eq!(
+            outputs(&p),
+            vec![json!({"ip": "192.0.2.1", "verdict": {"verdict": "clean"}})]
+        );
+        assert_eq!(server.count.load(Relaxed), 3);
+    }
+
     #[tokio::test]
     async fn answers_are_cached_across_batches() {
         let server = serve(users).await;

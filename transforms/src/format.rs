@@ -765,7 +765,6 @@ impl Stateful for PrettyPrint {
         );
         Ok(())
     }
-
 }
 
 #[cfg(test)]

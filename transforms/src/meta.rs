@@ -21,8 +21,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_core::{
-    BatchItem, Condition, ConfigErrors, Failed, Io, Map, Message, Output, Path, Registry,
-    Stateful, Steps, Transform, TransformError, TransformKind,
+    BatchItem, Condition, ConfigErrors, Failed, Io, Map, Message, Output, Path, Registry, Stateful,
+    Steps, Transform, TransformError, TransformKind,
 };
 
 pub fn register(r: &mut Registry) {
@@ -268,7 +268,11 @@ struct ForEach {
 }
 
 impl ForEach {
-    async fn map_items(&self, items: Vec<Value>, meta: &Value) -> Result<Vec<Value>, TransformError> {
+    async fn map_items(
+        &self,
+        items: Vec<Value>,
+        meta: &Value,
+    ) -> Result<Vec<Value>, TransformError> {
         let source = &self.settings.source;
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.into_iter().enumerate() {
@@ -600,7 +604,12 @@ pub(crate) mod tests {
             steps,
             vec![
                 ("transforms[0] (meta.switch)", 200, 134, 66),
-                ("transforms[0] (meta.switch).cases[0].transforms[0] (meta.retry)", 133, 67, 66),
+                (
+                    "transforms[0] (meta.switch).cases[0].transforms[0] (meta.retry)",
+                    133,
+                    67,
+                    66
+                ),
                 (
                     "transforms[0] (meta.switch).cases[0].transforms[0] (meta.retry).transforms[0] (parse.json)",
                     199,

@@ -5,9 +5,9 @@
 //! out, and metric messages passing through are not measured.
 
 use crate::meta::{Wrap, append_data, flush_inner, nesting, run_inner};
+use crate::utility::Metric;
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use crate::utility::Metric;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};

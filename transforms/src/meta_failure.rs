@@ -58,7 +58,11 @@ struct Matcher {
 }
 
 impl Matcher {
-    fn new(b: &Builder, patterns: &[String], kinds: Vec<ErrorKind>) -> Result<Matcher, ConfigErrors> {
+    fn new(
+        b: &Builder,
+        patterns: &[String],
+        kinds: Vec<ErrorKind>,
+    ) -> Result<Matcher, ConfigErrors> {
         for (i, p) in patterns.iter().enumerate() {
             if let Err(e) = regex::Regex::new(p) {
                 return Err(b.fail(format!(
@@ -69,7 +73,10 @@ impl Matcher {
         let patterns = if patterns.is_empty() {
             None
         } else {
-            Some(RegexSet::new(patterns).map_err(|e| b.fail(format!("field `error_messages`: {e}")))?)
+            Some(
+                RegexSet::new(patterns)
+                    .map_err(|e| b.fail(format!("field `error_messages`: {e}")))?,
+            )
         };
         Ok(Matcher { patterns, kinds })
     }

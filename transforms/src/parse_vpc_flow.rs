@@ -441,7 +441,6 @@ impl Stateful for VpcFlow {
         *self.state.lock() = HeaderState::default();
         Ok(())
     }
-
 }
 
 impl VpcFlow {

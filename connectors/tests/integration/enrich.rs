@@ -272,3 +272,88 @@ async fn console_sign_ins_with_users_from_dynamodb_and_reverse_dns() {
     std::fs::remove_dir_all(dir).unwrap();
     dns.stop().await;
 }
+
+/// Lookups and sends nested in a switch run only for the messages of their case, in order,
+/// and the account counts each nested step.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_switch_case_looks_up_and_sends_only_its_own_messages() {
+    let endpoint = moto();
+    let sqs = aws_sdk_sqs::Client::new(&sdk(endpoint).await);
+    let queue = sqs
+        .create_queue()
+        .queue_name(unique("alerts"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dns = Zones::new()
+        .ptr("192.0.2.7".parse().unwrap(), "scanner.example.net")
+        .serve()
+        .await;
+    let p = pipeline(json!({
+        "aws": {"endpoint_url": endpoint, "region": "us-east-1"},
+        "transforms": [{"type": "meta.switch", "cases": [{
+            "when": {"type": "string.eq", "source": "outcome", "value": "failure"},
+            "transforms": [
+                {"type": "enrich.dns", "source": "ip", "target": "domain",
+                 "nameservers": [dns.nameserver()], "on_error": "skip"},
+                {"type": "send.sqs", "queue_url": queue, "pass": true}
+            ]
+        }]}]
+    }));
+    let input: Vec<String> = (0..30)
+        .map(|i| {
+            let outcome = if i % 3 == 0 { "failure" } else { "success" };
+            json!({"n": i, "ip": "192.0.2.7", "outcome": outcome}).to_string()
+        })
+        .collect();
+    let processed = run(&p, input).await;
+    assert!(processed.errors.is_empty(), "{:?}", reasons(&processed));
+    let out: Vec<Value> = processed.output.iter().map(output_value).collect();
+    let numbers: Vec<u64> = out.iter().map(|v| v["n"].as_u64().unwrap()).collect();
+    assert_eq!(numbers, (0..30).collect::<Vec<_>>(), "order is kept");
+    for v in &out {
+        let failed = v["outcome"] == "failure";
+        assert_eq!(v.get("domain").is_some(), failed, "{v}");
+    }
+    let mut sent = Vec::new();
+    for _ in 0..10 {
+        let r = sqs
+            .receive_message()
+            .queue_url(&queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        if r.messages().is_empty() {
+            break;
+        }
+        sent.extend(r.messages().iter().map(|m| m.body().unwrap().to_string()));
+    }
+    assert_eq!(sent.len(), 10, "only the failures were sent");
+    assert!(sent.iter().all(|b| b.contains("scanner.example.net")));
+    let account = p.account();
+    let counts: Vec<(String, u64, u64)> = account
+        .steps
+        .iter()
+        .map(|(l, c)| (l.clone(), c.input, c.output))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("transforms[0] (meta.switch)".to_string(), 30, 30),
+            (
+                "transforms[0] (meta.switch).cases[0].transforms[0] (enrich.dns)".to_string(),
+                10,
+                10
+            ),
+            (
+                "transforms[0] (meta.switch).cases[0].transforms[1] (send.sqs)".to_string(),
+                10,
+                10
+            ),
+        ]
+    );
+    dns.stop().await;
+}
