@@ -138,6 +138,10 @@ impl Failure {
 /// when the source says, how long it may be cached.
 pub type Answer<A> = (Option<A>, Option<Duration>);
 
+/// Why a remote lookup failed: its kind (`timeout`, `throttled`, `refused`, `unavailable`) and
+/// the reason worded for the reader.
+pub type LookupError = (sluice_core::ErrorKind, String);
+
 /// One batch of a network enrichment (DNS, HTTP): each message's question is asked once per
 /// batch however often it occurs, answers come from `cache` when it has them, the others are
 /// asked `concurrency` at a time, and each message gets its answer written, or fails as
@@ -155,7 +159,7 @@ pub async fn lookup_batch<Q, A, Fut>(
 ) -> Vec<BatchItem>
 where
     A: Clone,
-    Fut: std::future::Future<Output = Result<Answer<A>, String>>,
+    Fut: std::future::Future<Output = Result<Answer<A>, LookupError>>,
 {
     enum Slot<A> {
         Known(Option<A>),
@@ -199,11 +203,11 @@ where
         async move { (i, asked.await) }
     });
     let questions: Vec<_> = questions.collect();
-    let done: Vec<(usize, Result<Answer<A>, String>)> = stream::iter(questions)
+    let done: Vec<(usize, Result<Answer<A>, LookupError>)> = stream::iter(questions)
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    let mut answers: Vec<Result<Option<A>, String>> =
+    let mut answers: Vec<Result<Option<A>, LookupError>> =
         (0..cache_keys.len()).map(|_| Ok(None)).collect();
     for (i, result) in done {
         answers[i] = match result {
@@ -232,7 +236,7 @@ where
                     Slot::Asked(i) => match &answers[*i] {
                         Ok(None) => Ok(()),
                         Ok(Some(found)) => write(&mut m, found),
-                        Err(e) => Err(TransformError::invalid(e)),
+                        Err((kind, e)) => Err(TransformError::of_kind(*kind, e)),
                     },
                 },
             };

@@ -11,7 +11,7 @@
 
 use crate::batch::Duration as Setting;
 use crate::common::wrong_type;
-use crate::enrich::{Answer, Failure, OnError, lookup_batch};
+use crate::enrich::{Answer, Failure, LookupError, OnError, lookup_batch};
 use crate::kv_cache::{CacheCounters, CacheSettings, TtlCache};
 use futures::future::BoxFuture;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig};
@@ -22,7 +22,7 @@ use hickory_resolver::{Resolver, TokioResolver};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::{BatchItem, Io, Message, Path, Registry, TransformError};
+use sluice_core::{BatchItem, ErrorKind, Io, Message, Path, Registry, TransformError};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -198,7 +198,7 @@ impl EnrichDns {
     }
 
     /// Asks the nameservers, bounded by the timeout.
-    async fn ask(&self, question: &str) -> Result<Answer<Vec<String>>, String> {
+    async fn ask(&self, question: &str) -> Result<Answer<Vec<String>>, LookupError> {
         let what = format!("DNS {} lookup of {question}", self.s.query.label());
         let lookup = async {
             let fqdn = format!("{question}.");
@@ -217,7 +217,8 @@ impl EnrichDns {
         match tokio::time::timeout(self.timeout, lookup).await {
             Err(_) => {
                 self.timeouts.fetch_add(1, Relaxed);
-                Err(format!("{what} timed out after {}", Setting(self.timeout)))
+                let reason = format!("{what} timed out after {}", Setting(self.timeout));
+                Err((ErrorKind::Timeout, reason))
             }
             Ok(Ok(found)) => {
                 let answers = texts(found.answers());
@@ -237,9 +238,10 @@ impl EnrichDns {
             }
             Ok(Err(NetError::Timeout)) => {
                 self.timeouts.fetch_add(1, Relaxed);
-                Err(format!("{what} timed out after {}", Setting(self.timeout)))
+                let reason = format!("{what} timed out after {}", Setting(self.timeout));
+                Err((ErrorKind::Timeout, reason))
             }
-            Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+            Ok(Err(e)) => Err((ErrorKind::Unavailable, format!("{what} failed: {e}"))),
         }
     }
 

@@ -14,7 +14,7 @@
 //! certificates, the TLS stack the AWS connectors already build.
 
 use crate::batch::Duration as Setting;
-use crate::enrich::{Answer, Failure, OnError, lookup_batch};
+use crate::enrich::{Answer, Failure, LookupError, OnError, lookup_batch};
 use crate::http::{HttpClient, Template};
 use crate::kv_cache::{CacheCounters, CacheSettings, TtlCache};
 use bytes::Bytes;
@@ -23,7 +23,7 @@ use http_body_util::Full;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-use sluice_core::{BatchItem, Io, Message, Path, Registry, TransformError};
+use sluice_core::{BatchItem, ErrorKind, Io, Message, Path, Registry, TransformError};
 use std::collections::BTreeMap;
 
 pub fn register(r: &mut Registry) {
@@ -187,7 +187,7 @@ impl EnrichHttp {
         )))
     }
 
-    async fn ask(&self, r: Request) -> Result<Answer<Value>, String> {
+    async fn ask(&self, r: Request) -> Result<Answer<Value>, LookupError> {
         let method = match self.s.method {
             Method::Get => http::Method::GET,
             Method::Post => http::Method::POST,
@@ -205,7 +205,10 @@ impl EnrichHttp {
         builder = builder.header(http::header::ACCEPT, "application/json");
         let request = builder
             .body(Full::new(r.body.unwrap_or_default()))
-            .map_err(|e| format!("{what}: cannot build the request: {e}"))?;
+            .map_err(|e| {
+                let reason = format!("{what}: cannot build the request: {e}");
+                (ErrorKind::InvalidValue, reason)
+            })?;
         let timeout = self.s.timeout.get();
         let (status, body) = match self
             .client
@@ -213,9 +216,10 @@ impl EnrichHttp {
             .await
         {
             Err(e) if e.starts_with("timed out") => {
-                return Err(format!("{what} timed out after {}", self.s.timeout));
+                let reason = format!("{what} timed out after {}", self.s.timeout);
+                return Err((ErrorKind::Timeout, reason));
             }
-            Err(e) => return Err(format!("{what} failed: {e}")),
+            Err(e) => return Err((ErrorKind::Unavailable, format!("{what} failed: {e}"))),
             Ok(answer) => answer,
         };
         if status == http::StatusCode::NOT_FOUND {
@@ -223,7 +227,15 @@ impl EnrichHttp {
         }
         if !status.is_success() {
             let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
-            return Err(format!("{what} answered HTTP {status}: {}", text.trim()));
+            let kind = match status.as_u16() {
+                429 => ErrorKind::Throttled,
+                500.. => ErrorKind::Unavailable,
+                _ => ErrorKind::Refused,
+            };
+            return Err((
+                kind,
+                format!("{what} answered HTTP {status}: {}", text.trim()),
+            ));
         }
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok((None, None));
@@ -464,6 +476,12 @@ mod tests {
                 ),
             ]
         );
+        let kinds: Vec<&Value> = p
+            .errors
+            .iter()
+            .map(|m| &m.meta()["error"]["kind"])
+            .collect();
+        assert_eq!(kinds, [&json!("unavailable"), &json!("timeout")]);
         assert_eq!(outputs(&p)[0]["d"]["full_name"], json!("Alice Doe"));
         assert!(!reasons(&p).concat().contains("hidden"));
 
@@ -512,7 +530,7 @@ mod tests {
         );
         let c = json!({"transforms": [{
             "type": "meta.retry", "attempts": 3, "initial_delay": "1ms", "max_delay": "2ms",
-            "error_messages": ["HTTP 503"],
+            "error_kinds": ["unavailable"],
             "transforms": lookup["transforms"].clone()
         }]});
         let p = run_async(c, messages(&[json!({"ip": "192.0.2.1"})])).await;
